@@ -1,0 +1,318 @@
+//! The findings catalogue: every code with its severity, summary, rule and
+//! detector, in one table. `mxscan findings` prints it; the README and the
+//! contract's findings list are kept in step with it.
+
+use super::address::{all_addresses, is_ip_literal, is_loopback, is_private, is_usable, is_valid_hostname};
+use crate::record::{AddressStatus, DomainRecord, MxEntry, Status};
+
+/// How bad a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    /// Mail is lost or misrouted.
+    Error,
+    /// Fragile or non-conforming.
+    Warning,
+    /// Worth knowing.
+    Info,
+}
+
+impl Severity {
+    /// Lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Error => "error",
+            Self::Warning => "warning",
+            Self::Info => "info",
+        }
+    }
+}
+
+/// One catalogue entry.
+#[derive(Debug)]
+pub struct Finding {
+    /// Stable code, as it appears in the `findings` column.
+    pub code: &'static str,
+    /// Severity.
+    pub severity: Severity,
+    /// When it is reported, in one line.
+    pub summary: &'static str,
+    /// The rule behind it.
+    pub reference: &'static str,
+    /// The detector.
+    pub detect: fn(&DomainRecord) -> bool,
+}
+
+/// Every finding of the scan stage, in the order of the contract.
+pub const CATALOGUE: &[Finding] = &[
+    Finding {
+        code: "null_mx_with_other_mx",
+        severity: Severity::Error,
+        summary: "a null MX (`.`) alongside other MX records",
+        reference: "RFC 7505 §3",
+        detect: |r| r.null_mx && r.mx.iter().any(|m| !is_null(m)),
+    },
+    Finding {
+        code: "null_mx_nonzero_preference",
+        severity: Severity::Warning,
+        summary: "a null MX with a preference other than 0",
+        reference: "RFC 7505 §3",
+        detect: |r| r.mx.iter().any(|m| is_null(m) && m.preference != 0),
+    },
+    Finding {
+        code: "implicit_mx",
+        severity: Severity::Warning,
+        summary: "no MX, but the domain has A/AAAA: senders deliver to that host",
+        reference: "RFC 5321 §5.1; RFC 7505",
+        detect: |r| r.implicit_mx,
+    },
+    Finding {
+        code: "no_mx",
+        severity: Severity::Info,
+        summary: "no MX and no A/AAAA: mail bounces slowly; a null MX would say so",
+        reference: "RFC 7505 §1",
+        detect: |r| {
+            r.status == Status::Ok
+                && r.mx.is_empty()
+                && matches!(r.implicit_status, Some(AddressStatus::NxDomain | AddressStatus::NoData))
+        },
+    },
+    Finding {
+        code: "mx_is_cname",
+        severity: Severity::Error,
+        summary: "an exchange is an alias (its address answer comes through a CNAME)",
+        reference: "RFC 2181 §10.3; RFC 5321 §5.1",
+        detect: |r| r.mx.iter().any(|m| m.cname.is_some()),
+    },
+    Finding {
+        code: "mx_is_ip_literal",
+        severity: Severity::Error,
+        summary: "an exchange is an IP address written as a name",
+        reference: "RFC 1035 §3.3.9; RFC 5321 §5.1",
+        detect: |r| r.mx.iter().any(|m| !is_null(m) && is_ip_literal(&m.exchange)),
+    },
+    Finding {
+        code: "mx_unresolvable",
+        severity: Severity::Error,
+        summary: "an exchange does not exist (NXDOMAIN)",
+        reference: "RFC 5321 §5.1",
+        detect: |r| r.mx.iter().any(|m| m.address_status == AddressStatus::NxDomain),
+    },
+    Finding {
+        code: "mx_no_address",
+        severity: Severity::Error,
+        summary: "an exchange exists but has neither A nor AAAA",
+        reference: "RFC 5321 §5.1",
+        detect: |r| r.mx.iter().any(|m| m.address_status == AddressStatus::NoData),
+    },
+    Finding {
+        code: "mx_lookup_failed",
+        severity: Severity::Warning,
+        summary: "an exchange's address lookups failed (SERVFAIL, REFUSED or timeout)",
+        reference: "—",
+        detect: |r| r.mx.iter().any(|m| m.address_status.is_failure()),
+    },
+    Finding {
+        code: "mx_localhost",
+        severity: Severity::Error,
+        summary: "an exchange is `localhost` or resolves only to loopback",
+        reference: "pseudo-null MX seen on ~1.5M gTLD domains",
+        detect: |r| {
+            r.mx.iter().any(|m| {
+                m.exchange == "localhost"
+                    || (m.address_status == AddressStatus::Ok
+                        && all_addresses(&m.ipv4, &m.ipv6).all(is_loopback))
+            })
+        },
+    },
+    Finding {
+        code: "mx_private_address",
+        severity: Severity::Error,
+        summary: "an exchange resolves to a non-public address (RFC 1918, CGNAT, link-local, documentation, ULA, unspecified)",
+        reference: "RFC 6890",
+        detect: |r| r.mx.iter().any(|m| all_addresses(&m.ipv4, &m.ipv6).any(is_private)),
+    },
+    Finding {
+        code: "mx_duplicate",
+        severity: Severity::Warning,
+        summary: "the same exchange appears in more than one MX record",
+        reference: "—",
+        detect: |r| {
+            let mut names: Vec<&str> = r.mx.iter().map(|m| m.exchange.as_str()).collect();
+            names.sort_unstable();
+            names.windows(2).any(|w| w[0] == w[1])
+        },
+    },
+    Finding {
+        code: "mx_invalid_hostname",
+        severity: Severity::Warning,
+        summary: "an exchange is not a valid host name (LDH rule, label or name length)",
+        reference: "RFC 1123 §2.1",
+        detect: |r| r.mx.iter().any(|m| !is_null(m) && !is_valid_hostname(&m.exchange)),
+    },
+    Finding {
+        code: "mx_relative_name",
+        severity: Severity::Warning,
+        summary: "an exchange ends with <domain>.<domain> (a zone file missing a trailing dot)",
+        reference: "—",
+        detect: |r| {
+            let Some(domain) = r.domain.as_deref() else { return false };
+            let doubled = format!("{domain}.{domain}");
+            r.mx.iter().any(|m| {
+                m.exchange == doubled
+                    || m.exchange.strip_suffix(doubled.as_str()).is_some_and(|head| head.ends_with('.'))
+            })
+        },
+    },
+    Finding {
+        code: "all_mx_unusable",
+        severity: Severity::Error,
+        summary: "MX records exist but no exchange has a usable public address, and there is no A fallback",
+        reference: "RFC 5321 §5.1",
+        detect: |r| {
+            let real: Vec<&MxEntry> = r.mx.iter().filter(|m| !is_null(m)).collect();
+            !real.is_empty()
+                // In an --mx-only scan nothing is known about addresses.
+                && real.iter().any(|m| m.address_status != AddressStatus::Skipped || is_ip_literal(&m.exchange))
+                && !real.iter().any(|m| m.address_status.is_failure())
+                && !real.iter().any(|m| all_addresses(&m.ipv4, &m.ipv6).any(is_usable))
+        },
+    },
+    Finding {
+        code: "domain_is_cname",
+        severity: Severity::Info,
+        summary: "the domain itself is an alias; its target's MX is reported",
+        reference: "RFC 5321 §5.1",
+        detect: |r| r.domain_cname.is_some(),
+    },
+];
+
+fn is_null(m: &MxEntry) -> bool {
+    m.exchange == "."
+}
+
+/// The catalogue entry for `code`.
+pub fn lookup(code: &str) -> Option<&'static Finding> {
+    CATALOGUE.iter().find(|f| f.code == code)
+}
+
+/// Every finding that applies to `record`, sorted and unique.
+pub fn detect(record: &DomainRecord) -> Vec<&'static str> {
+    if record.status == Status::Invalid {
+        return Vec::new();
+    }
+    let mut codes: Vec<&'static str> =
+        CATALOGUE.iter().filter(|f| (f.detect)(record)).map(|f| f.code).collect();
+    codes.sort_unstable();
+    codes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::MxEntry;
+
+    fn mx(preference: u16, exchange: &str, status: AddressStatus, ipv4: &[&str]) -> MxEntry {
+        MxEntry {
+            preference,
+            exchange: exchange.into(),
+            tier: 1,
+            ipv4: ipv4.iter().map(|s| s.parse().unwrap()).collect(),
+            ipv6: Vec::new(),
+            cname: None,
+            address_status: status,
+        }
+    }
+
+    fn record(mx: Vec<MxEntry>) -> DomainRecord {
+        let mut r = DomainRecord::invalid("example.com".into(), None, String::new());
+        r.domain = Some("example.com".into());
+        r.status = Status::Ok;
+        r.error = None;
+        r.null_mx = mx.iter().any(is_null);
+        r.mx = mx;
+        r
+    }
+
+    #[test]
+    fn catalogue_codes_are_unique_and_named_in_the_contract_style() {
+        let mut codes: Vec<_> = CATALOGUE.iter().map(|f| f.code).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), CATALOGUE.len());
+        assert!(codes.iter().all(|c| c.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')));
+    }
+
+    #[test]
+    fn healthy_domain_has_no_findings() {
+        let r = record(vec![
+            mx(10, "mx1.example.com", AddressStatus::Ok, &["45.1.2.3"]),
+            mx(20, "mx2.example.com", AddressStatus::Ok, &["45.1.2.4"]),
+        ]);
+        assert!(detect(&r).is_empty(), "{:?}", detect(&r));
+    }
+
+    #[test]
+    fn null_mx_rules() {
+        let r = record(vec![mx(0, ".", AddressStatus::Skipped, &[])]);
+        assert!(detect(&r).is_empty(), "a proper null MX is fine: {:?}", detect(&r));
+        let r = record(vec![
+            mx(5, ".", AddressStatus::Skipped, &[]),
+            mx(10, "mx.example.com", AddressStatus::Ok, &["45.1.2.3"]),
+        ]);
+        assert_eq!(detect(&r), vec!["null_mx_nonzero_preference", "null_mx_with_other_mx"]);
+    }
+
+    #[test]
+    fn unusable_exchanges() {
+        let r = record(vec![
+            mx(10, "192.0.2.1", AddressStatus::Skipped, &[]),
+            mx(20, "gone.example.com", AddressStatus::NxDomain, &[]),
+            mx(30, "lan.example.com", AddressStatus::Ok, &["10.0.0.5"]),
+            mx(40, "localhost", AddressStatus::Ok, &["127.0.0.1"]),
+        ]);
+        assert_eq!(
+            detect(&r),
+            vec![
+                "all_mx_unusable",
+                "mx_is_ip_literal",
+                "mx_localhost",
+                "mx_private_address",
+                "mx_unresolvable"
+            ]
+        );
+        // A failed lookup leaves it open whether mail can be delivered.
+        let r = record(vec![
+            mx(10, "gone.example.com", AddressStatus::NxDomain, &[]),
+            mx(20, "slow.example.com", AddressStatus::Timeout, &[]),
+        ]);
+        assert_eq!(detect(&r), vec!["mx_lookup_failed", "mx_unresolvable"]);
+    }
+
+    #[test]
+    fn names() {
+        let r = record(vec![
+            mx(10, "mail.example.com.example.com", AddressStatus::Ok, &["45.1.1.1"]),
+            mx(20, "mail_in.example.com", AddressStatus::Ok, &["45.1.1.2"]),
+            mx(30, "mail_in.example.com", AddressStatus::Ok, &["45.1.1.2"]),
+        ]);
+        assert_eq!(detect(&r), vec!["mx_duplicate", "mx_invalid_hostname", "mx_relative_name"]);
+        // "notexample.com.example.com" is not the doubled domain on a label boundary.
+        let r = record(vec![mx(10, "xexample.com.example.com", AddressStatus::Ok, &["45.1.1.1"])]);
+        assert!(detect(&r).is_empty());
+    }
+
+    #[test]
+    fn implicit_and_no_mx() {
+        let mut r = record(Vec::new());
+        r.implicit_status = Some(AddressStatus::Ok);
+        r.implicit_mx = true;
+        assert_eq!(detect(&r), vec!["implicit_mx"]);
+        r.implicit_mx = false;
+        r.implicit_status = Some(AddressStatus::NoData);
+        assert_eq!(detect(&r), vec!["no_mx"]);
+        r.implicit_status = Some(AddressStatus::Timeout);
+        assert!(detect(&r).is_empty(), "unknown is not 'no MX'");
+        r.implicit_status = None;
+        assert!(detect(&r).is_empty(), "--mx-only does not know");
+    }
+}

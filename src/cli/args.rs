@@ -1,0 +1,134 @@
+//! Command-line flags, as close to what the user types as possible; turned
+//! into a validated [`mxscan::scan::ScanConfig`] in `cli::mod`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Map the mail infrastructure of many domains: MX records, exchanger
+/// addresses, and what is broken or risky, one row per domain.
+#[derive(Debug, Parser)]
+#[command(name = "mxscan", version, about, after_help = EXIT_CODES)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+const EXIT_CODES: &str = "Exit codes: 0 done (per-domain failures are data, not errors), 1 error, 2 usage.";
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Scan a list of domains into Parquet or JSON lines.
+    Scan(ScanArgs),
+    /// Look up a few domains and print what was found, for people.
+    Lookup(LookupArgs),
+    /// Print the findings catalogue: code, severity, rule.
+    Findings,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum FormatArg {
+    Parquet,
+    Jsonl,
+}
+
+/// Where queries go and how hard to push.
+#[derive(Debug, Args)]
+pub(crate) struct ResolverArgs {
+    /// Recursive resolver, ADDR or ADDR:PORT ([v6]:PORT); repeatable.
+    /// Default: the nameservers of /etc/resolv.conf.
+    #[arg(long = "resolver", value_name = "ADDR[:PORT]")]
+    pub(crate) resolvers: Vec<String>,
+    /// File with one resolver per line (`#` comments allowed).
+    #[arg(long = "resolvers", value_name = "FILE")]
+    pub(crate) resolvers_file: Option<PathBuf>,
+    /// Wait for one attempt: `2s`, `500ms`, or seconds as a number.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub(crate) timeout: std::time::Duration,
+    /// Further attempts after SERVFAIL, REFUSED or a timeout, each on the
+    /// next resolver after a backoff (NXDOMAIN and NODATA are answers).
+    #[arg(long, default_value_t = 2)]
+    pub(crate) retries: u8,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ScanArgs {
+    /// Domain list: one name per line, or `rank,domain` CSV (Tranco,
+    /// Umbrella); gzip is detected; `-` reads stdin.
+    pub(crate) input: String,
+    /// Output file, or `-` for stdout (JSON lines only).
+    #[arg(short, long, value_name = "PATH")]
+    pub(crate) output: String,
+    /// Output format [default: parquet; jsonl when the output ends in
+    /// `.jsonl` or is `-`].
+    #[arg(long, value_enum)]
+    pub(crate) format: Option<FormatArg>,
+    #[command(flatten)]
+    pub(crate) resolver: ResolverArgs,
+    /// Queries per second over all resolvers; 0 = unlimited (only for
+    /// resolvers you run yourself).
+    #[arg(long, default_value_t = 1000)]
+    pub(crate) rate: u32,
+    /// Queries in flight at most.
+    #[arg(long, default_value_t = 1000)]
+    pub(crate) concurrency: usize,
+    /// UDP sockets (source ports) to spread queries over.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub(crate) sockets: u16,
+    /// Ask MX only: no exchanger addresses, no implicit-MX lookups (a quick
+    /// survey).
+    #[arg(long)]
+    pub(crate) mx_only: bool,
+    /// No progress bar and no summary.
+    #[arg(short, long)]
+    pub(crate) quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct LookupArgs {
+    /// Domains to look up.
+    #[arg(required = true)]
+    pub(crate) domains: Vec<String>,
+    #[command(flatten)]
+    pub(crate) resolver: ResolverArgs,
+    /// Print JSON lines (the scan's row format) instead of text.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let (number, scale) = if let Some(ms) = s.strip_suffix("ms") {
+        (ms, 1e-3)
+    } else if let Some(secs) = s.strip_suffix('s') {
+        (secs, 1.0)
+    } else {
+        (s, 1.0)
+    };
+    let value: f64 = number.trim().parse().map_err(|_| format!("not a duration: {s:?} (try 2s or 500ms)"))?;
+    if !(value.is_finite() && value > 0.0 && value * scale <= 3600.0) {
+        return Err(format!("duration out of range: {s:?}"));
+    }
+    Ok(std::time::Duration::from_secs_f64(value * scale))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
+        assert!(parse_duration("0").is_err());
+        assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn cli_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

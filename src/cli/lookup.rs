@@ -1,0 +1,114 @@
+//! `mxscan lookup`: a few domains, printed for people.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Result;
+
+use super::args::LookupArgs;
+use mxscan::analyze::findings;
+use mxscan::input::{Item, Target, normalize};
+use mxscan::output::jsonl::to_json;
+use mxscan::record::{DomainRecord, Status};
+use mxscan::scan::{self, Collect, Counters, ScanConfig, Source};
+
+pub(crate) fn run(args: LookupArgs) -> Result<ExitCode> {
+    let cfg = ScanConfig {
+        resolvers: super::resolvers(&args.resolver)?,
+        rate: 100,
+        concurrency: 64,
+        timeout: args.resolver.timeout,
+        retries: args.resolver.retries,
+        sockets: 1,
+        ..ScanConfig::default()
+    };
+    let items: Vec<Item> = args
+        .domains
+        .iter()
+        .map(|d| match normalize(d) {
+            Ok(domain) => Item::Target(Target { domain, input: d.clone(), rank: None }),
+            Err(reason) => Item::Invalid { input: d.clone(), rank: None, reason },
+        })
+        .collect();
+    let rows = Collect::default();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(scan::run(
+        &cfg,
+        Source::Items(items),
+        Box::new(rows.clone()),
+        Arc::new(Counters::default()),
+    ))?;
+
+    let mut rows = std::mem::take(&mut *rows.0.lock().expect("not poisoned"));
+    // In the order asked.
+    rows.sort_by_key(|r| args.domains.iter().position(|d| *d == r.input));
+    for row in &rows {
+        if args.json {
+            println!("{}", to_json(row));
+        } else {
+            print!("{}", render(row));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn tier_name(tier: u8) -> String {
+    match tier {
+        1 => "primary".into(),
+        2 => "secondary".into(),
+        3 => "tertiary".into(),
+        n => format!("tier {n}"),
+    }
+}
+
+/// The text view of one row.
+pub(crate) fn render(r: &DomainRecord) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let name = r.domain.as_deref().unwrap_or(&r.input);
+    let _ = write!(s, "{name}  {}", r.status.as_str());
+    if r.status == Status::Invalid {
+        let _ = writeln!(s, ": {}", r.error.as_deref().unwrap_or(""));
+        return s;
+    }
+    let _ = writeln!(
+        s,
+        "  ({} queries, {} ms{})",
+        r.queries,
+        r.elapsed_ms,
+        r.resolver.as_deref().map(|x| format!(", via {x}")).unwrap_or_default()
+    );
+    if let Some(e) = &r.error {
+        let _ = writeln!(s, "  error: {e}");
+    }
+    if let Some(c) = &r.domain_cname {
+        let _ = writeln!(s, "  alias of {c}");
+    }
+    if r.null_mx {
+        let _ = writeln!(s, "  null MX: the domain accepts no mail (RFC 7505)");
+    }
+    if r.implicit_mx {
+        let _ = writeln!(s, "  no MX: mail goes to the domain's own address (implicit MX)");
+    } else if r.status == Status::Ok && r.mx.is_empty() {
+        let _ = writeln!(s, "  no MX records");
+    }
+    for m in &r.mx {
+        let addrs: Vec<String> =
+            m.ipv4.iter().map(ToString::to_string).chain(m.ipv6.iter().map(ToString::to_string)).collect();
+        let _ = write!(s, "  {:<10} {:>5}  {}", tier_name(m.tier), m.preference, m.exchange);
+        if let Some(c) = &m.cname {
+            let _ = write!(s, " → {c}");
+        }
+        if addrs.is_empty() {
+            let _ = writeln!(s, "  [{}]", m.address_status.as_str());
+        } else {
+            let _ = writeln!(s, "  {}", addrs.join(", "));
+        }
+    }
+    for code in &r.findings {
+        if let Some(f) = findings::lookup(code) {
+            let _ = writeln!(s, "  {:<8} {code}: {} ({})", f.severity.as_str(), f.summary, f.reference);
+        }
+    }
+    s
+}

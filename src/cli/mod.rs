@@ -1,0 +1,142 @@
+//! The command line's edge: flags to configuration, one-line errors,
+//! progress, and the human-readable views.
+
+mod args;
+mod lookup;
+mod progress;
+
+use std::net::{IpAddr, SocketAddr};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+
+use args::{Cli, Command, FormatArg, ResolverArgs, ScanArgs};
+use mxscan::analyze::findings::CATALOGUE;
+use mxscan::input::ListReader;
+use mxscan::output::{self, Format};
+use mxscan::scan::{self, Counters, ScanConfig, Source};
+
+pub(crate) fn run() -> Result<ExitCode> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Scan(args) => scan_command(args),
+        Command::Lookup(args) => lookup::run(args),
+        Command::Findings => {
+            print_findings();
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn scan_command(args: ScanArgs) -> Result<ExitCode> {
+    let format = match args.format {
+        Some(FormatArg::Parquet) => Format::Parquet,
+        Some(FormatArg::Jsonl) => Format::Jsonl,
+        None if args.output == "-" || args.output.ends_with(".jsonl") => Format::Jsonl,
+        None => Format::Parquet,
+    };
+    let cfg = ScanConfig {
+        resolvers: resolvers(&args.resolver)?,
+        rate: args.rate,
+        concurrency: args.concurrency.max(1),
+        timeout: args.resolver.timeout,
+        retries: args.resolver.retries,
+        mx_only: args.mx_only,
+        sockets: usize::from(args.sockets),
+        ..ScanConfig::default()
+    };
+    // Both ends are opened before any query is sent: a typo in a path is a
+    // one-line error, not a wasted scan.
+    let list = ListReader::open(&args.input)?;
+    let sink = output::open(&args.output, format)?;
+    let total = progress::estimate_lines(&args.input);
+    let counters = Arc::new(Counters::default());
+    let bar = (!args.quiet).then(|| progress::Bar::start(Arc::clone(&counters), total)).flatten();
+
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let result = runtime.block_on(scan::run(&cfg, Source::List(list), sink, counters));
+    if let Some(bar) = bar {
+        bar.finish();
+    }
+    let summary = result?;
+    if !args.quiet {
+        eprintln!("mxscan: {}", summary.line());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The resolvers to ask: the flags, the file, or /etc/resolv.conf.
+pub(crate) fn resolvers(args: &ResolverArgs) -> Result<Vec<SocketAddr>> {
+    let mut out = Vec::new();
+    for r in &args.resolvers {
+        out.push(parse_resolver(r)?);
+    }
+    if let Some(path) = &args.resolvers_file {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        for line in text.lines().map(|l| l.split('#').next().unwrap_or("").trim()).filter(|l| !l.is_empty()) {
+            out.push(parse_resolver(line).with_context(|| format!("in {}", path.display()))?);
+        }
+    }
+    if out.is_empty() {
+        let text = std::fs::read_to_string("/etc/resolv.conf")
+            .context("no --resolver given and /etc/resolv.conf cannot be read")?;
+        out = resolv_conf_nameservers(&text);
+        if out.is_empty() {
+            bail!("no --resolver given and /etc/resolv.conf lists no nameserver");
+        }
+    }
+    out.dedup();
+    Ok(out)
+}
+
+/// `ADDR`, `ADDR:PORT`, `[V6]:PORT`, or a bare IPv6 address; port 53 by
+/// default.
+fn parse_resolver(s: &str) -> Result<SocketAddr> {
+    let s = s.trim();
+    if let Ok(addr) = s.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    if let Ok(ip) = s.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
+        return Ok(SocketAddr::new(ip, 53));
+    }
+    bail!("not a resolver address: {s:?} (want ADDR or ADDR:PORT)")
+}
+
+fn resolv_conf_nameservers(text: &str) -> Vec<SocketAddr> {
+    text.lines()
+        .filter_map(|l| l.trim().strip_prefix("nameserver"))
+        .filter_map(|rest| rest.split_whitespace().next())
+        // A scoped link-local (fe80::1%eth0) cannot be parsed portably; skip it.
+        .filter_map(|addr| addr.parse::<IpAddr>().ok())
+        .map(|ip| SocketAddr::new(ip, 53))
+        .collect()
+}
+
+fn print_findings() {
+    println!("{:<28} {:<8} {:<24} summary", "code", "severity", "reference");
+    for f in CATALOGUE {
+        println!("{:<28} {:<8} {:<24} {}", f.code, f.severity.as_str(), f.reference, f.summary);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolver_forms() {
+        assert_eq!(parse_resolver("127.0.0.1").unwrap(), "127.0.0.1:53".parse().unwrap());
+        assert_eq!(parse_resolver("127.0.0.1:5353").unwrap(), "127.0.0.1:5353".parse().unwrap());
+        assert_eq!(parse_resolver("::1").unwrap(), "[::1]:53".parse().unwrap());
+        assert_eq!(parse_resolver("[::1]:8053").unwrap(), "[::1]:8053".parse().unwrap());
+        assert!(parse_resolver("resolver.example").is_err());
+        let conf = "# x\nnameserver 127.0.0.53\noptions edns0\nnameserver ::1\nnameserver fe80::1%eth0\n";
+        assert_eq!(
+            resolv_conf_nameservers(conf),
+            vec!["127.0.0.53:53".parse::<SocketAddr>().unwrap(), "[::1]:53".parse().unwrap()]
+        );
+    }
+}

@@ -1,0 +1,223 @@
+//! The in-flight table: which query waits behind each (socket, id) pair,
+//! and when it times out.
+//!
+//! Ids are drawn at random per socket (RFC 5452 §9.2: id and source port are
+//! the two secrets a spoofer must guess), never reused while outstanding.
+//! Every attempt carries a unique sequence number so a late answer to an
+//! attempt that already timed out, or a stale timer, is recognised and
+//! ignored rather than misattributed.
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+/// Identifies one transmission attempt of one lookup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Slot {
+    /// Socket index.
+    pub socket: u16,
+    /// DNS message id.
+    pub id: u16,
+}
+
+/// What the table remembers about an outstanding attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pending {
+    /// The lookup the attempt belongs to (an index chosen by the caller).
+    pub lookup: u32,
+    /// Unique attempt number.
+    pub seq: u64,
+    /// Index of the resolver the query went to.
+    pub resolver: u16,
+    /// When it was sent.
+    pub sent_at: Instant,
+}
+
+/// A small, fast, seedable PRNG (SplitMix64). Not cryptographic; it only has
+/// to make ids and ports unpredictable to an off-path observer without
+/// costing a syscall per query.
+#[derive(Debug, Clone)]
+pub struct SplitMix(u64);
+
+impl SplitMix {
+    /// Seeded from the process's random hasher keys (OS entropy).
+    pub fn from_entropy() -> Self {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(0x6d78_7363_616e);
+        Self(h.finish())
+    }
+
+    /// Fixed seed, for tests.
+    pub fn seeded(seed: u64) -> Self {
+        Self(seed)
+    }
+
+    /// Next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}
+
+/// Outstanding queries over `sockets` sockets, each with its own 16-bit id
+/// space.
+#[derive(Debug)]
+pub struct InflightTable {
+    slots: Vec<Option<Pending>>,
+    sockets: u16,
+    len: usize,
+    next_socket: u16,
+    next_seq: u64,
+    rng: SplitMix,
+    /// Deadlines in send order. Every attempt gets the same timeout, so this
+    /// FIFO is also deadline order: no heap needed.
+    deadlines: VecDeque<(Instant, Slot, u64)>,
+}
+
+impl InflightTable {
+    /// A table for `sockets` sockets (at least one).
+    pub fn new(sockets: u16, rng: SplitMix) -> Self {
+        let sockets = sockets.max(1);
+        Self {
+            slots: vec![None; sockets as usize * 65536],
+            sockets,
+            len: 0,
+            next_socket: 0,
+            next_seq: 0,
+            rng,
+            deadlines: VecDeque::new(),
+        }
+    }
+
+    /// Outstanding attempts.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// No attempt outstanding.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Reserve a slot on the next socket (round robin) under a random free id
+    /// and remember the attempt until `deadline`.
+    pub fn insert(&mut self, lookup: u32, resolver: u16, now: Instant, deadline: Instant) -> (Slot, u64) {
+        assert!(self.len < self.slots.len(), "in-flight table full");
+        let socket = self.next_socket;
+        self.next_socket = (self.next_socket + 1) % self.sockets;
+        let base = socket as usize * 65536;
+        // With at most a few thousand ids in use per socket a random probe
+        // almost always hits a free one at once.
+        let mut id = self.rng.next_u64() as u16;
+        while self.slots[base + id as usize].is_some() {
+            id = self.rng.next_u64() as u16;
+        }
+        self.next_seq += 1;
+        let seq = self.next_seq;
+        self.slots[base + id as usize] = Some(Pending { lookup, seq, resolver, sent_at: now });
+        self.len += 1;
+        let slot = Slot { socket, id };
+        self.deadlines.push_back((deadline, slot, seq));
+        (slot, seq)
+    }
+
+    /// The attempt waiting at `slot`, if any.
+    pub fn get(&self, slot: Slot) -> Option<&Pending> {
+        self.slots.get(Self::index(slot))?.as_ref()
+    }
+
+    /// Forget the attempt at `slot` (answered). Its deadline entry goes stale
+    /// and is skipped later.
+    pub fn remove(&mut self, slot: Slot) -> Option<Pending> {
+        let taken = self.slots.get_mut(Self::index(slot))?.take();
+        if taken.is_some() {
+            self.len -= 1;
+        }
+        taken
+    }
+
+    /// The earliest deadline still pending.
+    pub fn next_deadline(&mut self) -> Option<Instant> {
+        self.drop_stale_front();
+        self.deadlines.front().map(|d| d.0)
+    }
+
+    /// Remove and return one attempt whose deadline is at or before `now`.
+    pub fn pop_expired(&mut self, now: Instant) -> Option<(Slot, Pending)> {
+        self.drop_stale_front();
+        let &(deadline, slot, _) = self.deadlines.front()?;
+        if deadline > now {
+            return None;
+        }
+        self.deadlines.pop_front();
+        let pending = self.remove(slot).expect("front deadline is live");
+        Some((slot, pending))
+    }
+
+    fn drop_stale_front(&mut self) {
+        while let Some(&(_, slot, seq)) = self.deadlines.front() {
+            if self.get(slot).is_some_and(|p| p.seq == seq) {
+                break;
+            }
+            self.deadlines.pop_front();
+        }
+    }
+
+    fn index(slot: Slot) -> usize {
+        slot.socket as usize * 65536 + slot.id as usize
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn ids_are_unique_per_socket_and_deadlines_fire_in_order() {
+        let t0 = Instant::now();
+        let mut table = InflightTable::new(2, SplitMix::seeded(1));
+        let mut seen = std::collections::HashSet::new();
+        for i in 0..4000u32 {
+            let (slot, _) = table.insert(i, 0, t0, t0 + Duration::from_millis(i as u64));
+            assert!(seen.insert((slot.socket, slot.id)), "slot reused while outstanding");
+        }
+        assert_eq!(table.len(), 4000);
+        // Answer every other one; the rest expire in send order.
+        let slots: Vec<Slot> = seen.iter().map(|&(socket, id)| Slot { socket, id }).collect();
+        let mut answered = 0;
+        for s in &slots {
+            if table.get(*s).unwrap().lookup.is_multiple_of(2) {
+                table.remove(*s).unwrap();
+                answered += 1;
+            }
+        }
+        assert_eq!(answered, 2000);
+        assert!(table.pop_expired(t0 + Duration::from_millis(0)).is_none(), "lookup 0 was answered");
+        let mut last = 0;
+        let mut expired = 0;
+        while let Some((_, p)) = table.pop_expired(t0 + Duration::from_secs(10)) {
+            assert!(!p.lookup.is_multiple_of(2));
+            assert!(p.lookup > last || expired == 0);
+            last = p.lookup;
+            expired += 1;
+        }
+        assert_eq!(expired, 2000);
+        assert!(table.is_empty());
+        assert_eq!(table.next_deadline(), None);
+    }
+
+    #[test]
+    fn late_answer_after_timeout_finds_nothing() {
+        let t0 = Instant::now();
+        let mut table = InflightTable::new(1, SplitMix::seeded(7));
+        let (slot, seq) = table.insert(5, 0, t0, t0);
+        let (expired, p) = table.pop_expired(t0).unwrap();
+        assert_eq!((expired, p.seq), (slot, seq));
+        assert!(table.get(slot).is_none());
+        assert!(table.remove(slot).is_none());
+    }
+}

@@ -1,0 +1,8 @@
+//! The DNS query engine's parts: the wire codec, the in-flight table, the
+//! sockets, TCP fallback and the rate limit.
+
+pub mod inflight;
+pub mod ratelimit;
+pub mod socket;
+pub mod tcp;
+pub mod wire;

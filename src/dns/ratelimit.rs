@@ -1,0 +1,85 @@
+//! The global query rate (`--rate`), enforced with governor.
+//!
+//! governor's `Quota::per_second(n)` allows a burst of `n`: a fresh limiter
+//! would let a whole second's worth of queries out at once, which is exactly
+//! the flood a polite scanner must not send. The burst here is one
+//! millisecond's worth (at least one packet), since the engine's timer
+//! granularity is one millisecond.
+
+use std::num::NonZeroU32;
+use std::time::{Duration, Instant};
+
+use governor::clock::{Clock, DefaultClock};
+use governor::{Quota, RateLimiter};
+
+type Direct = RateLimiter<governor::state::NotKeyed, governor::state::InMemoryState, DefaultClock>;
+
+/// Global limiter; `None` inside means unlimited.
+#[derive(Debug)]
+pub struct RateLimit {
+    limiter: Option<Direct>,
+    burst: u32,
+}
+
+impl RateLimit {
+    /// `qps` queries per second; 0 is unlimited.
+    pub fn new(qps: u32) -> Self {
+        let Some(rate) = NonZeroU32::new(qps) else { return Self { limiter: None, burst: u32::MAX } };
+        let burst = (qps / 1000).max(1);
+        let quota = Quota::per_second(rate).allow_burst(NonZeroU32::new(burst).expect("at least 1"));
+        Self { limiter: Some(RateLimiter::direct(quota)), burst }
+    }
+
+    /// How many queries may go now (at most `want`, at most one burst).
+    /// When none may, the time to wait before asking again.
+    pub fn take(&self, want: usize) -> Result<usize, Duration> {
+        let Some(limiter) = &self.limiter else { return Ok(want) };
+        let n = (want.min(self.burst as usize) as u32).max(1);
+        let cells = NonZeroU32::new(n).expect("n >= 1");
+        match limiter.check_n(cells) {
+            Ok(Ok(())) => Ok(n as usize),
+            Ok(Err(not_until)) => {
+                // Maybe a single one fits.
+                if n > 1 && limiter.check().is_ok() {
+                    return Ok(1);
+                }
+                Err(not_until.wait_time_from(DefaultClock::default().now()).max(Duration::from_micros(100)))
+            }
+            Err(_) => Err(Duration::from_millis(1)),
+        }
+    }
+
+    /// Unlimited.
+    pub fn is_unlimited(&self) -> bool {
+        self.limiter.is_none()
+    }
+}
+
+/// Wall-clock helper for tests and summaries.
+pub fn rate(count: u64, since: Instant) -> f64 {
+    count as f64 / since.elapsed().as_secs_f64().max(1e-9)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_initial_burst() {
+        let started = Instant::now();
+        let limit = RateLimit::new(1000);
+        let mut granted = 0;
+        for _ in 0..100 {
+            if let Ok(n) = limit.take(64) {
+                granted += n;
+            }
+        }
+        // A fresh limiter at 1000/s grants one millisecond's worth, not a
+        // second's: at most one per elapsed millisecond plus the burst of 1.
+        let allowed = 1 + started.elapsed().as_millis() as usize + 1;
+        assert!(granted <= allowed, "granted {granted}, allowed {allowed}");
+        assert!(granted >= 1);
+        assert_eq!(limit.take(64).map_err(|wait| wait <= Duration::from_millis(2)), Err(true));
+        assert_eq!(RateLimit::new(0).take(500), Ok(500));
+    }
+}

@@ -1,0 +1,330 @@
+//! UDP sockets for the query engine: several sockets (several random source
+//! ports, RFC 5452 §9.2), large buffers, and batched `sendmmsg`/`recvmmsg`
+//! so one system call moves up to [`BATCH`] datagrams.
+
+use std::io;
+use std::mem::{size_of, zeroed};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::os::fd::AsRawFd;
+
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::io::Interest;
+use tokio::net::UdpSocket;
+
+/// Datagrams per system call.
+pub const BATCH: usize = 64;
+/// Receive buffer per datagram: larger than the EDNS size we advertise, so
+/// an oversized answer is seen (and parsed) rather than cut.
+const DATAGRAM: usize = 4096;
+/// Socket buffers: bursts of answers must not overflow while the engine is
+/// busy (Linux caps this at net.core.rmem_max, then doubles it).
+const RECV_BUFFER: usize = 8 << 20;
+const SEND_BUFFER: usize = 4 << 20;
+
+/// The engine's sockets.
+#[derive(Debug)]
+pub struct UdpPool {
+    sockets: Vec<UdpSocket>,
+    dual_stack: bool,
+}
+
+impl UdpPool {
+    /// Bind `count` sockets on ephemeral ports, able to reach every
+    /// resolver in `resolvers` (IPv4-only, or dual-stack if any is IPv6).
+    /// Must be called inside a tokio runtime.
+    pub fn bind(count: usize, resolvers: &[SocketAddr]) -> io::Result<Self> {
+        let dual_stack = resolvers.iter().any(SocketAddr::is_ipv6);
+        let mut sockets = Vec::with_capacity(count);
+        for _ in 0..count.max(1) {
+            let (domain, local): (Domain, SocketAddr) = if dual_stack {
+                (Domain::IPV6, (Ipv6Addr::UNSPECIFIED, 0).into())
+            } else {
+                (Domain::IPV4, (Ipv4Addr::UNSPECIFIED, 0).into())
+            };
+            let socket = Socket::new(domain, Type::DGRAM, Some(Protocol::UDP))?;
+            if dual_stack {
+                socket.set_only_v6(false)?;
+            }
+            // Best effort: a host with a small rmem_max still works.
+            let _ = socket.set_recv_buffer_size(RECV_BUFFER);
+            let _ = socket.set_send_buffer_size(SEND_BUFFER);
+            socket.set_nonblocking(true)?;
+            socket.bind(&local.into())?;
+            sockets.push(UdpSocket::from_std(socket.into())?);
+        }
+        Ok(Self { sockets, dual_stack })
+    }
+
+    /// Number of sockets.
+    pub fn len(&self) -> usize {
+        self.sockets.len()
+    }
+
+    /// No sockets (never, after `bind`).
+    pub fn is_empty(&self) -> bool {
+        self.sockets.is_empty()
+    }
+
+    /// The receive buffer the kernel granted, for the summary.
+    pub fn recv_buffer(&self) -> usize {
+        socket2::SockRef::from(&self.sockets[0]).recv_buffer_size().unwrap_or(0)
+    }
+
+    /// Resolves when some socket may be readable; returns its index.
+    pub async fn readable(&self) -> io::Result<usize> {
+        std::future::poll_fn(|cx| {
+            for (i, s) in self.sockets.iter().enumerate() {
+                if let std::task::Poll::Ready(r) = s.poll_recv_ready(cx) {
+                    return std::task::Poll::Ready(r.map(|()| i));
+                }
+            }
+            std::task::Poll::Pending
+        })
+        .await
+    }
+
+    /// Send `packets` from socket `index` with as few calls as possible.
+    /// Returns how many went out; fewer than asked means the socket buffer
+    /// is full (the rest should wait for writability or be retried).
+    pub fn send_batch(&self, index: usize, packets: &[(SocketAddr, &[u8])]) -> io::Result<usize> {
+        let socket = &self.sockets[index];
+        let mut sent = 0;
+        while sent < packets.len() {
+            let chunk = &packets[sent..packets.len().min(sent + BATCH)];
+            // Straight to the kernel first: tokio only knows a socket is
+            // writable after its reactor has polled it once. On EAGAIN the
+            // same call through `try_io` clears tokio's readiness, so that
+            // `writable()` then really waits.
+            let direct = sendmmsg(socket.as_raw_fd(), chunk, self.dual_stack);
+            let result = match direct {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    socket.try_io(Interest::WRITABLE, || sendmmsg(socket.as_raw_fd(), chunk, self.dual_stack))
+                }
+                other => other,
+            };
+            match result {
+                Ok(n) => sent += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(sent)
+    }
+
+    /// Wait until socket `index` can take more datagrams.
+    pub async fn writable(&self, index: usize) -> io::Result<()> {
+        self.sockets[index].writable().await
+    }
+
+    /// Receive up to [`BATCH`] datagrams from socket `index` without
+    /// waiting; 0 when none is queued.
+    pub fn recv_batch(&self, index: usize, batch: &mut RecvBatch) -> io::Result<usize> {
+        let socket = &self.sockets[index];
+        batch.count = 0;
+        match socket.try_io(Interest::READABLE, || recvmmsg(socket.as_raw_fd(), batch)) {
+            Ok(n) => Ok(n),
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => Ok(0),
+            // An ICMP port-unreachable from an earlier send surfaces here as
+            // ECONNREFUSED on some kernels: not fatal, the query times out.
+            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => Ok(0),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Reusable buffers for one `recvmmsg` call.
+pub struct RecvBatch {
+    data: Vec<u8>,
+    lens: [usize; BATCH],
+    addrs: Box<[libc::sockaddr_storage; BATCH]>,
+    count: usize,
+}
+
+impl std::fmt::Debug for RecvBatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecvBatch").field("count", &self.count).finish()
+    }
+}
+
+impl Default for RecvBatch {
+    fn default() -> Self {
+        Self {
+            data: vec![0; BATCH * DATAGRAM],
+            lens: [0; BATCH],
+            // SAFETY: sockaddr_storage is plain old data; all-zero is valid.
+            addrs: Box::new(unsafe { zeroed() }),
+            count: 0,
+        }
+    }
+}
+
+impl RecvBatch {
+    /// Datagram `i` of the last receive: source and payload. `None` for a
+    /// source that is neither IPv4 nor IPv6.
+    pub fn get(&self, i: usize) -> Option<(SocketAddr, &[u8])> {
+        if i >= self.count {
+            return None;
+        }
+        let addr = from_sockaddr(&self.addrs[i])?;
+        Some((addr, &self.data[i * DATAGRAM..i * DATAGRAM + self.lens[i]]))
+    }
+}
+
+fn recvmmsg(fd: i32, batch: &mut RecvBatch) -> io::Result<usize> {
+    // SAFETY: every pointer below points into `batch`, which outlives the
+    // call; lengths are the sizes of those buffers.
+    unsafe {
+        let mut iovs: [libc::iovec; BATCH] = zeroed();
+        let mut hdrs: [libc::mmsghdr; BATCH] = zeroed();
+        let base = batch.data.as_mut_ptr();
+        for i in 0..BATCH {
+            iovs[i] = libc::iovec { iov_base: base.add(i * DATAGRAM).cast(), iov_len: DATAGRAM };
+            hdrs[i].msg_hdr.msg_name = (&mut batch.addrs[i] as *mut libc::sockaddr_storage).cast();
+            hdrs[i].msg_hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            hdrs[i].msg_hdr.msg_iov = &mut iovs[i];
+            hdrs[i].msg_hdr.msg_iovlen = 1;
+        }
+        let n = libc::recvmmsg(fd, hdrs.as_mut_ptr(), BATCH as u32, libc::MSG_DONTWAIT, std::ptr::null_mut());
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let n = n as usize;
+        for (len, hdr) in batch.lens.iter_mut().zip(&hdrs).take(n) {
+            // A datagram larger than the buffer is cut (MSG_TRUNC); the
+            // parser then sees a short message and drops it.
+            *len = (hdr.msg_len as usize).min(DATAGRAM);
+        }
+        batch.count = n;
+        Ok(n)
+    }
+}
+
+fn sendmmsg(fd: i32, packets: &[(SocketAddr, &[u8])], dual_stack: bool) -> io::Result<usize> {
+    let n = packets.len().min(BATCH);
+    // SAFETY: as in recvmmsg; the payload slices are only read by the kernel.
+    unsafe {
+        let mut addrs: [libc::sockaddr_storage; BATCH] = zeroed();
+        let mut lens: [libc::socklen_t; BATCH] = [0; BATCH];
+        let mut iovs: [libc::iovec; BATCH] = zeroed();
+        let mut hdrs: [libc::mmsghdr; BATCH] = zeroed();
+        for (i, (dest, payload)) in packets[..n].iter().enumerate() {
+            lens[i] = to_sockaddr(*dest, dual_stack, &mut addrs[i]);
+            iovs[i] = libc::iovec { iov_base: payload.as_ptr() as *mut libc::c_void, iov_len: payload.len() };
+            hdrs[i].msg_hdr.msg_name = (&mut addrs[i] as *mut libc::sockaddr_storage).cast();
+            hdrs[i].msg_hdr.msg_namelen = lens[i];
+            hdrs[i].msg_hdr.msg_iov = &mut iovs[i];
+            hdrs[i].msg_hdr.msg_iovlen = 1;
+        }
+        let sent = libc::sendmmsg(fd, hdrs.as_mut_ptr(), n as u32, libc::MSG_DONTWAIT);
+        if sent < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(sent as usize)
+    }
+}
+
+/// Write `addr` into `out`; on a dual-stack socket IPv4 goes as v4-mapped.
+fn to_sockaddr(addr: SocketAddr, dual_stack: bool, out: &mut libc::sockaddr_storage) -> libc::socklen_t {
+    let addr = match addr {
+        SocketAddr::V4(v4) if dual_stack => {
+            SocketAddr::V6(SocketAddrV6::new(v4.ip().to_ipv6_mapped(), v4.port(), 0, 0))
+        }
+        other => other,
+    };
+    match addr {
+        SocketAddr::V4(v4) => {
+            // SAFETY: sockaddr_storage is large and aligned enough for sockaddr_in.
+            let sin = unsafe { &mut *(out as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+            sin.sin_family = libc::AF_INET as libc::sa_family_t;
+            sin.sin_port = v4.port().to_be();
+            sin.sin_addr = libc::in_addr { s_addr: u32::from_ne_bytes(v4.ip().octets()) };
+            size_of::<libc::sockaddr_in>() as libc::socklen_t
+        }
+        SocketAddr::V6(v6) => {
+            // SAFETY: as above, for sockaddr_in6.
+            let sin6 = unsafe { &mut *(out as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
+            sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+            sin6.sin6_port = v6.port().to_be();
+            sin6.sin6_addr = libc::in6_addr { s6_addr: v6.ip().octets() };
+            sin6.sin6_scope_id = v6.scope_id();
+            size_of::<libc::sockaddr_in6>() as libc::socklen_t
+        }
+    }
+}
+
+/// Read a source address; v4-mapped IPv6 comes back as IPv4 so it compares
+/// equal to the resolver address the user gave.
+fn from_sockaddr(s: &libc::sockaddr_storage) -> Option<SocketAddr> {
+    match s.ss_family as i32 {
+        libc::AF_INET => {
+            // SAFETY: the family says this is a sockaddr_in.
+            let sin = unsafe { &*(s as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+            let ip = Ipv4Addr::from(sin.sin_addr.s_addr.to_ne_bytes());
+            Some(SocketAddr::V4(SocketAddrV4::new(ip, u16::from_be(sin.sin_port))))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: the family says this is a sockaddr_in6.
+            let sin6 = unsafe { &*(s as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
+            let ip = Ipv6Addr::from(sin6.sin6_addr.s6_addr);
+            let port = u16::from_be(sin6.sin6_port);
+            Some(match ip.to_ipv4_mapped() {
+                Some(v4) => SocketAddr::V4(SocketAddrV4::new(v4, port)),
+                None => SocketAddr::V6(SocketAddrV6::new(ip, port, 0, sin6.sin6_scope_id)),
+            })
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sockaddr_round_trip() {
+        for (addr, dual) in [
+            ("127.0.0.1:5353", false),
+            ("127.0.0.1:53", true),
+            ("[::1]:8053", true),
+            ("[2001:db8::5]:53", false),
+        ] {
+            let addr: SocketAddr = addr.parse().unwrap();
+            // SAFETY: zeroed sockaddr_storage is valid.
+            let mut s: libc::sockaddr_storage = unsafe { zeroed() };
+            to_sockaddr(addr, dual, &mut s);
+            assert_eq!(from_sockaddr(&s), Some(addr));
+        }
+    }
+
+    #[tokio::test]
+    async fn batches_cross_loopback() {
+        let echo = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let dest = echo.local_addr().unwrap();
+        let pool = UdpPool::bind(1, &[dest]).unwrap();
+        let payloads: Vec<Vec<u8>> = (0..100u8).map(|i| vec![i; 20 + i as usize]).collect();
+        let packets: Vec<(SocketAddr, &[u8])> = payloads.iter().map(|p| (dest, p.as_slice())).collect();
+        assert_eq!(pool.send_batch(0, &packets).unwrap(), 100);
+        let mut buf = [0u8; 512];
+        let mut from = None;
+        for i in 0..100u8 {
+            let (n, src) = echo.recv_from(&mut buf).unwrap();
+            assert_eq!(&buf[..n], payloads[i as usize].as_slice());
+            echo.send_to(&buf[..n], src).unwrap();
+            from = Some(src);
+        }
+        let mut batch = RecvBatch::default();
+        let mut got = 0;
+        while got < 100 {
+            pool.readable().await.unwrap();
+            let n = pool.recv_batch(0, &mut batch).unwrap();
+            for i in 0..n {
+                let (src, data) = batch.get(i).unwrap();
+                assert_eq!(src, dest);
+                assert_eq!(data, payloads[got].as_slice());
+                got += 1;
+            }
+        }
+        assert!(from.is_some());
+    }
+}

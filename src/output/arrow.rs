@@ -1,0 +1,164 @@
+//! The `domains` table as Arrow: the schema of the output contract and the
+//! conversion of rows into record batches.
+
+use std::sync::{Arc, LazyLock};
+
+use arrow_array::builder::{
+    BooleanBuilder, ListBuilder, StringBuilder, TimestampMillisecondBuilder, UInt8Builder, UInt16Builder,
+    UInt32Builder,
+};
+use arrow_array::{ArrayRef, ListArray, RecordBatch, StructArray};
+use arrow_buffer::{OffsetBuffer, ScalarBuffer};
+use arrow_schema::{ArrowError, DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
+
+use crate::record::DomainRecord;
+
+fn string_list() -> DataType {
+    DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)))
+}
+
+fn mx_fields() -> Fields {
+    Fields::from(vec![
+        Field::new("preference", DataType::UInt16, false),
+        Field::new("exchange", DataType::Utf8, false),
+        Field::new("tier", DataType::UInt8, false),
+        Field::new("ipv4", string_list(), false),
+        Field::new("ipv6", string_list(), false),
+        Field::new("cname", DataType::Utf8, true),
+        Field::new("address_status", DataType::Utf8, false),
+    ])
+}
+
+/// The output schema (README, "Output columns").
+pub static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        Field::new("domain", DataType::Utf8, true),
+        Field::new("input", DataType::Utf8, false),
+        Field::new("rank", DataType::UInt32, true),
+        Field::new("status", DataType::Utf8, false),
+        Field::new("error", DataType::Utf8, true),
+        Field::new("domain_cname", DataType::Utf8, true),
+        Field::new("mx_ttl", DataType::UInt32, true),
+        Field::new("null_mx", DataType::Boolean, false),
+        Field::new("implicit_mx", DataType::Boolean, false),
+        Field::new(
+            "mx",
+            DataType::List(Arc::new(Field::new("item", DataType::Struct(mx_fields()), true))),
+            false,
+        ),
+        Field::new("findings", string_list(), false),
+        Field::new("queries", DataType::UInt16, false),
+        Field::new("elapsed_ms", DataType::UInt32, false),
+        Field::new("resolver", DataType::Utf8, true),
+        Field::new("scanned_at", DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())), false),
+    ]))
+});
+
+/// Rows in, one record batch out.
+pub fn to_batch(rows: &[DomainRecord]) -> Result<RecordBatch, ArrowError> {
+    let n = rows.len();
+    let mut domain = StringBuilder::with_capacity(n, n * 16);
+    let mut input = StringBuilder::with_capacity(n, n * 16);
+    let mut rank = UInt32Builder::with_capacity(n);
+    let mut status = StringBuilder::with_capacity(n, n * 4);
+    let mut error = StringBuilder::new();
+    let mut domain_cname = StringBuilder::new();
+    let mut mx_ttl = UInt32Builder::with_capacity(n);
+    let mut null_mx = BooleanBuilder::with_capacity(n);
+    let mut implicit_mx = BooleanBuilder::with_capacity(n);
+    let mut findings = ListBuilder::new(StringBuilder::new());
+    let mut queries = UInt16Builder::with_capacity(n);
+    let mut elapsed = UInt32Builder::with_capacity(n);
+    let mut resolver = StringBuilder::new();
+    let mut scanned_at = TimestampMillisecondBuilder::with_capacity(n).with_timezone("UTC");
+
+    // The mx column: flat child arrays plus list offsets.
+    let mut mx_offsets = Vec::with_capacity(n + 1);
+    mx_offsets.push(0i32);
+    let mut preference = UInt16Builder::new();
+    let mut exchange = StringBuilder::new();
+    let mut tier = UInt8Builder::new();
+    let mut ipv4 = ListBuilder::new(StringBuilder::new());
+    let mut ipv6 = ListBuilder::new(StringBuilder::new());
+    let mut cname = StringBuilder::new();
+    let mut address_status = StringBuilder::new();
+
+    for r in rows {
+        domain.append_option(r.domain.as_deref());
+        input.append_value(&r.input);
+        rank.append_option(r.rank);
+        status.append_value(r.status.as_str());
+        error.append_option(r.error.as_deref());
+        domain_cname.append_option(r.domain_cname.as_deref());
+        mx_ttl.append_option(r.mx_ttl);
+        null_mx.append_value(r.null_mx);
+        implicit_mx.append_value(r.implicit_mx);
+        for f in &r.findings {
+            findings.values().append_value(f);
+        }
+        findings.append(true);
+        queries.append_value(r.queries);
+        elapsed.append_value(r.elapsed_ms);
+        resolver.append_option(r.resolver.as_deref());
+        scanned_at.append_value(r.scanned_at_ms);
+
+        for m in &r.mx {
+            preference.append_value(m.preference);
+            exchange.append_value(&m.exchange);
+            tier.append_value(m.tier);
+            for a in &m.ipv4 {
+                ipv4.values().append_value(a.to_string());
+            }
+            ipv4.append(true);
+            for a in &m.ipv6 {
+                ipv6.values().append_value(a.to_string());
+            }
+            ipv6.append(true);
+            cname.append_option(m.cname.as_deref());
+            address_status.append_value(m.address_status.as_str());
+        }
+        let last = *mx_offsets.last().expect("starts with 0");
+        mx_offsets.push(last + r.mx.len() as i32);
+    }
+
+    let mx_struct = StructArray::try_new(
+        mx_fields(),
+        vec![
+            Arc::new(preference.finish()) as ArrayRef,
+            Arc::new(exchange.finish()),
+            Arc::new(tier.finish()),
+            Arc::new(ipv4.finish()),
+            Arc::new(ipv6.finish()),
+            Arc::new(cname.finish()),
+            Arc::new(address_status.finish()),
+        ],
+        None,
+    )?;
+    let mx = ListArray::try_new(
+        Arc::new(Field::new("item", DataType::Struct(mx_fields()), true)),
+        OffsetBuffer::new(ScalarBuffer::from(mx_offsets)),
+        Arc::new(mx_struct),
+        None,
+    )?;
+
+    RecordBatch::try_new(
+        SCHEMA.clone(),
+        vec![
+            Arc::new(domain.finish()),
+            Arc::new(input.finish()),
+            Arc::new(rank.finish()),
+            Arc::new(status.finish()),
+            Arc::new(error.finish()),
+            Arc::new(domain_cname.finish()),
+            Arc::new(mx_ttl.finish()),
+            Arc::new(null_mx.finish()),
+            Arc::new(implicit_mx.finish()),
+            Arc::new(mx),
+            Arc::new(findings.finish()),
+            Arc::new(queries.finish()),
+            Arc::new(elapsed.finish()),
+            Arc::new(resolver.finish()),
+            Arc::new(scanned_at.finish()),
+        ],
+    )
+}

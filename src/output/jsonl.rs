@@ -1,0 +1,103 @@
+//! JSON lines with the same fields as the Parquet schema.
+
+use std::io::{BufWriter, Write};
+
+use serde_json::{Value, json};
+
+use super::{OutputError, RowSink, buffered};
+use crate::record::DomainRecord;
+
+pub(super) struct JsonlSink {
+    out: BufWriter<Box<dyn Write + Send>>,
+}
+
+impl JsonlSink {
+    pub(super) fn new(out: Box<dyn Write + Send>) -> Self {
+        Self { out: buffered(out) }
+    }
+}
+
+/// One row as a JSON object; `scanned_at` as RFC 3339 UTC text, which
+/// DuckDB's `read_json` reads as a timestamp.
+pub fn to_json(r: &DomainRecord) -> Value {
+    let mx: Vec<Value> =
+        r.mx.iter()
+            .map(|m| {
+                json!({
+                    "preference": m.preference,
+                    "exchange": m.exchange,
+                    "tier": m.tier,
+                    "ipv4": m.ipv4.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                    "ipv6": m.ipv6.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                    "cname": m.cname,
+                    "address_status": m.address_status.as_str(),
+                })
+            })
+            .collect();
+    json!({
+        "domain": r.domain,
+        "input": r.input,
+        "rank": r.rank,
+        "status": r.status.as_str(),
+        "error": r.error,
+        "domain_cname": r.domain_cname,
+        "mx_ttl": r.mx_ttl,
+        "null_mx": r.null_mx,
+        "implicit_mx": r.implicit_mx,
+        "mx": mx,
+        "findings": r.findings,
+        "queries": r.queries,
+        "elapsed_ms": r.elapsed_ms,
+        "resolver": r.resolver,
+        "scanned_at": rfc3339_ms(r.scanned_at_ms),
+    })
+}
+
+/// Milliseconds since the epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+fn rfc3339_ms(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let millis = ms.rem_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let tod = secs.rem_euclid(86_400);
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+        tod / 3600,
+        (tod % 3600) / 60,
+        tod % 60
+    )
+}
+
+impl RowSink for JsonlSink {
+    fn write(&mut self, row: DomainRecord) -> Result<(), OutputError> {
+        serde_json::to_writer(&mut self.out, &to_json(&row)).map_err(std::io::Error::from)?;
+        self.out.write_all(b"\n")?;
+        Ok(())
+    }
+
+    fn finish(mut self: Box<Self>) -> Result<(), OutputError> {
+        self.out.flush()?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps() {
+        assert_eq!(rfc3339_ms(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339_ms(1_795_000_000_123), "2026-11-18T11:06:40.123Z");
+        assert_eq!(rfc3339_ms(951_782_400_000), "2000-02-29T00:00:00.000Z");
+    }
+}

@@ -1,0 +1,126 @@
+//! Writing rows: Parquet (zstd, row groups of 64k rows, written as the scan
+//! goes) or JSON lines with the same fields.
+
+pub mod arrow;
+pub mod jsonl;
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::Path;
+
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+
+use crate::record::DomainRecord;
+
+/// Rows per Parquet row group (the contract's "~64k").
+pub const ROW_GROUP: usize = 65536;
+/// Rows converted to Arrow at a time: small enough to keep memory flat.
+const BATCH: usize = 8192;
+
+/// The output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Apache Parquet.
+    Parquet,
+    /// One JSON object per line.
+    Jsonl,
+}
+
+/// Why output cannot be written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OutputError {
+    /// The file cannot be created.
+    #[error("cannot create {path}: {source}")]
+    Create {
+        /// The path given.
+        path: String,
+        /// The cause.
+        source: io::Error,
+    },
+    /// Writing failed.
+    #[error("cannot write the output: {0}")]
+    Write(#[from] io::Error),
+    /// Parquet encoding failed.
+    #[error("cannot write Parquet: {0}")]
+    Parquet(#[from] parquet::errors::ParquetError),
+    /// Arrow conversion failed.
+    #[error("cannot build Arrow batch: {0}")]
+    Arrow(#[from] arrow_schema::ArrowError),
+    /// Parquet needs a file.
+    #[error("Parquet cannot be written to stdout; use --format jsonl with -o -")]
+    ParquetToStdout,
+}
+
+/// Where rows go.
+pub trait RowSink: Send {
+    /// Add one row.
+    fn write(&mut self, row: DomainRecord) -> Result<(), OutputError>;
+    /// Flush everything and close; the output is complete after this.
+    fn finish(self: Box<Self>) -> Result<(), OutputError>;
+}
+
+/// Open the output `path` (`-` for stdout). Fails before any row if it
+/// cannot be created.
+pub fn open(path: &str, format: Format) -> Result<Box<dyn RowSink>, OutputError> {
+    let create =
+        || File::create(Path::new(path)).map_err(|source| OutputError::Create { path: path.into(), source });
+    match (format, path) {
+        (Format::Parquet, "-") => Err(OutputError::ParquetToStdout),
+        (Format::Parquet, _) => Ok(Box::new(ParquetSink::new(create()?)?)),
+        (Format::Jsonl, "-") => Ok(Box::new(jsonl::JsonlSink::new(Box::new(io::stdout())))),
+        (Format::Jsonl, _) => Ok(Box::new(jsonl::JsonlSink::new(Box::new(create()?)))),
+    }
+}
+
+/// Parquet output through Arrow.
+struct ParquetSink {
+    writer: ArrowWriter<File>,
+    pending: Vec<DomainRecord>,
+}
+
+impl ParquetSink {
+    fn new(file: File) -> Result<Self, OutputError> {
+        let props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
+            .set_max_row_group_row_count(Some(ROW_GROUP))
+            .set_created_by(format!("mxscan {}", env!("CARGO_PKG_VERSION")))
+            .build();
+        let writer = ArrowWriter::try_new(file, arrow::SCHEMA.clone(), Some(props))?;
+        Ok(Self { writer, pending: Vec::with_capacity(BATCH) })
+    }
+
+    fn flush_batch(&mut self) -> Result<(), OutputError> {
+        if !self.pending.is_empty() {
+            let batch = arrow::to_batch(&self.pending)?;
+            self.writer.write(&batch)?;
+            self.pending.clear();
+        }
+        Ok(())
+    }
+}
+
+impl RowSink for ParquetSink {
+    fn write(&mut self, row: DomainRecord) -> Result<(), OutputError> {
+        self.pending.push(row);
+        if self.pending.len() >= BATCH {
+            self.flush_batch()?;
+        }
+        Ok(())
+    }
+
+    fn finish(mut self: Box<Self>) -> Result<(), OutputError> {
+        self.flush_batch()?;
+        let file = self.writer.into_inner()?;
+        file.sync_all()?;
+        Ok(())
+    }
+}
+
+/// A buffered writer that reports a closed stdout (`| head`) as an error
+/// the CLI can recognise.
+fn buffered(out: Box<dyn Write + Send>) -> BufWriter<Box<dyn Write + Send>> {
+    BufWriter::with_capacity(256 * 1024, out)
+}

@@ -1,0 +1,176 @@
+//! The result of scanning one input line: one output row.
+//!
+//! Field names follow the output contract (README "Output columns"); the
+//! writers in [`crate::output`] map them one to one.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+/// Outcome of a domain's MX lookup (`status` column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Status {
+    /// NOERROR, with or without MX records.
+    Ok,
+    /// The name does not exist.
+    NxDomain,
+    /// The resolver failed, on every try.
+    ServFail,
+    /// The resolver refused, on every try.
+    Refused,
+    /// No answer within the timeout, on every try.
+    Timeout,
+    /// The input line is not a domain; nothing was sent.
+    Invalid,
+    /// Anything else (another RCODE, an unusable answer); see `error`.
+    Error,
+}
+
+impl Status {
+    /// Every status, in summary order.
+    pub const ALL: [Self; 7] =
+        [Self::Ok, Self::NxDomain, Self::ServFail, Self::Refused, Self::Timeout, Self::Invalid, Self::Error];
+
+    /// The contract's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::NxDomain => "nxdomain",
+            Self::ServFail => "servfail",
+            Self::Refused => "refused",
+            Self::Timeout => "timeout",
+            Self::Invalid => "invalid",
+            Self::Error => "error",
+        }
+    }
+}
+
+/// Outcome of an exchange's address lookups (`mx.address_status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AddressStatus {
+    /// At least one A or AAAA record.
+    Ok,
+    /// The exchange does not exist.
+    NxDomain,
+    /// The exchange exists but has neither A nor AAAA.
+    NoData,
+    /// A lookup failed with SERVFAIL (and nothing was found).
+    ServFail,
+    /// A lookup was refused (and nothing was found).
+    Refused,
+    /// A lookup timed out (and nothing was found).
+    Timeout,
+    /// Not looked up: null MX, IP literal, or an `--mx-only` scan.
+    Skipped,
+}
+
+impl AddressStatus {
+    /// The contract's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::NxDomain => "nxdomain",
+            Self::NoData => "nodata",
+            Self::ServFail => "servfail",
+            Self::Refused => "refused",
+            Self::Timeout => "timeout",
+            Self::Skipped => "skipped",
+        }
+    }
+
+    /// The lookups failed, so nothing is known about the exchange.
+    pub fn is_failure(self) -> bool {
+        matches!(self, Self::ServFail | Self::Refused | Self::Timeout)
+    }
+}
+
+/// One MX resource record with what was learnt about its exchange.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MxEntry {
+    /// Preference.
+    pub preference: u16,
+    /// Lowercase, no trailing dot; `.` for a null MX.
+    pub exchange: String,
+    /// 1 for the lowest preference present, 2 for the next distinct one, ...
+    pub tier: u8,
+    /// Sorted as text, as the contract orders them.
+    pub ipv4: Vec<Ipv4Addr>,
+    /// Sorted as text.
+    pub ipv6: Vec<Ipv6Addr>,
+    /// Final target when the exchange is an alias.
+    pub cname: Option<String>,
+    /// How the address lookups went.
+    pub address_status: AddressStatus,
+}
+
+/// One output row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DomainRecord {
+    /// Normalised name; `None` for invalid input.
+    pub domain: Option<String>,
+    /// The token as read.
+    pub input: String,
+    /// Rank from a `rank,domain` list.
+    pub rank: Option<u32>,
+    /// Outcome of the MX lookup.
+    pub status: Status,
+    /// Detail for `invalid` / `error`.
+    pub error: Option<String>,
+    /// Canonical name when the domain is an alias.
+    pub domain_cname: Option<String>,
+    /// TTL of the MX RRset.
+    pub mx_ttl: Option<u32>,
+    /// A `.` exchange is present.
+    pub null_mx: bool,
+    /// No MX, but the domain has addresses (RFC 5321 §5.1).
+    pub implicit_mx: bool,
+    /// Ordered by preference, then exchange.
+    pub mx: Vec<MxEntry>,
+    /// Finding codes, sorted and unique.
+    pub findings: Vec<&'static str>,
+    /// Queries sent for this domain, retries included.
+    pub queries: u16,
+    /// First query sent to last answer received.
+    pub elapsed_ms: u32,
+    /// `ip:port` of the resolver that gave the MX answer.
+    pub resolver: Option<String>,
+    /// When the row was completed, milliseconds since the Unix epoch.
+    pub scanned_at_ms: i64,
+    /// Combined status of the domain's own A/AAAA lookups when it has no MX
+    /// (the implicit MX check); `None` when they were not made. Not an output
+    /// column: the findings need it to tell "no address" from "lookup failed".
+    pub implicit_status: Option<AddressStatus>,
+}
+
+impl DomainRecord {
+    /// A row for input that is not a domain: nothing is sent for it.
+    pub fn invalid(input: String, rank: Option<u32>, reason: String) -> Self {
+        Self {
+            domain: None,
+            input,
+            rank,
+            status: Status::Invalid,
+            error: Some(reason),
+            domain_cname: None,
+            mx_ttl: None,
+            null_mx: false,
+            implicit_mx: false,
+            mx: Vec::new(),
+            findings: Vec::new(),
+            queries: 0,
+            elapsed_ms: 0,
+            resolver: None,
+            scanned_at_ms: now_ms(),
+            implicit_status: None,
+        }
+    }
+}
+
+/// Wall-clock milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Sort addresses by their text form, which is the order the contract
+/// promises (and what `ORDER BY` on the strings gives analysts).
+pub fn sort_as_text<T: ToString>(addrs: &mut [T]) {
+    addrs.sort_by_cached_key(|a| a.to_string());
+}

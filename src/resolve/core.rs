@@ -1,0 +1,472 @@
+//! The scan core: runs many [`DomainScan`]s over shared lookups, without
+//! sockets or clocks (the quinn-proto pattern).
+//!
+//! The driver feeds it datagrams (`handle_datagram`), TCP results
+//! (`handle_tcp`) and the time (`handle_timeout`), and drains what it wants
+//! sent (`poll_transmit`, `poll_tcp`) and the finished rows
+//! (`poll_completed`). Everything it decides (ids, retries, resolver
+//! rotation, TC→TCP, caching) is therefore testable in memory.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rustc_hash::FxHashMap;
+
+use super::cache::HostCache;
+use super::domain::{DomainScan, Need};
+use super::{LookupStatus, Outcome};
+use crate::dns::inflight::{InflightTable, Slot, SplitMix};
+use crate::dns::wire::{self, Answer, WireError, rcode};
+use crate::input::Target;
+use crate::record::DomainRecord;
+
+/// How the core behaves.
+#[derive(Debug, Clone)]
+pub struct CoreConfig {
+    /// Recursive resolvers, asked in rotation.
+    pub resolvers: Vec<SocketAddr>,
+    /// UDP sockets the driver has (ids are drawn per socket).
+    pub sockets: u16,
+    /// Wait for one attempt.
+    pub timeout: Duration,
+    /// Further attempts after the first, on SERVFAIL, REFUSED, other
+    /// failing RCODEs and timeouts (never on NXDOMAIN or NODATA).
+    pub retries: u8,
+    /// Ask MX only.
+    pub mx_only: bool,
+    /// Exchange outcomes kept for reuse.
+    pub cache_capacity: usize,
+}
+
+/// A datagram to send: the payload is in the buffer given to
+/// [`ScanCore::poll_transmit`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transmit {
+    /// Socket index to send from.
+    pub socket: u16,
+    /// Resolver to send to.
+    pub dest: SocketAddr,
+}
+
+/// A query to repeat over TCP because the UDP answer was truncated
+/// (RFC 7766 §5: TC=1 means "retry over TCP").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TcpQuery {
+    /// Hand back with the result.
+    pub token: u64,
+    /// Resolver to connect to.
+    pub dest: SocketAddr,
+    /// The encoded query (without the two-octet length prefix).
+    pub query: Vec<u8>,
+}
+
+/// Counters for the summary and the progress bar.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CoreStats {
+    /// UDP queries sent, retries included.
+    pub sent: u64,
+    /// Answers accepted (UDP and TCP).
+    pub answers: u64,
+    /// Datagrams that matched no outstanding query (wrong id, source or
+    /// question): late, duplicated or forged.
+    pub unmatched: u64,
+    /// Datagrams that could not be parsed.
+    pub malformed: u64,
+    /// Attempts that timed out.
+    pub timeouts: u64,
+    /// Attempts repeated after a failure.
+    pub retries: u64,
+    /// Queries repeated over TCP.
+    pub tcp: u64,
+}
+
+#[derive(Debug)]
+struct Lookup {
+    name: Box<str>,
+    qtype: u16,
+    shared: bool,
+    owner: u32,
+    waiters: Vec<u32>,
+    attempts: u8,
+    resolver: u16,
+}
+
+#[derive(Debug)]
+struct ActiveDomain {
+    scan: DomainScan,
+    queries: u16,
+    first_sent: Option<Instant>,
+    last_answer: Option<Instant>,
+}
+
+/// See the module docs.
+#[derive(Debug)]
+pub struct ScanCore {
+    cfg: CoreConfig,
+    domains: Slab<ActiveDomain>,
+    lookups: Slab<Lookup>,
+    by_question: FxHashMap<(Box<str>, u16), u32>,
+    cache: HostCache,
+    inflight: InflightTable,
+    send_queue: VecDeque<u32>,
+    backoff: BinaryHeap<Reverse<(Instant, u32)>>,
+    tcp_out: VecDeque<TcpQuery>,
+    tcp_waiting: FxHashMap<u64, (u32, u16, u16)>,
+    next_token: u64,
+    completed: VecDeque<DomainRecord>,
+    next_resolver: u16,
+    rng: SplitMix,
+    stats: CoreStats,
+}
+
+impl ScanCore {
+    /// A core for `cfg`; `rng` draws ids.
+    pub fn new(cfg: CoreConfig, rng: SplitMix) -> Self {
+        assert!(!cfg.resolvers.is_empty(), "at least one resolver");
+        let mut rng = rng;
+        let inflight = InflightTable::new(cfg.sockets, SplitMix::seeded(rng.next_u64()));
+        Self {
+            cache: HostCache::new(cfg.cache_capacity),
+            cfg,
+            domains: Slab::default(),
+            lookups: Slab::default(),
+            by_question: FxHashMap::default(),
+            inflight,
+            send_queue: VecDeque::new(),
+            backoff: BinaryHeap::new(),
+            tcp_out: VecDeque::new(),
+            tcp_waiting: FxHashMap::default(),
+            next_token: 0,
+            completed: VecDeque::new(),
+            next_resolver: 0,
+            rng,
+            stats: CoreStats::default(),
+        }
+    }
+
+    /// Start scanning a domain.
+    pub fn admit(&mut self, target: Target, now: Instant) {
+        let scan = DomainScan::new(target, self.cfg.mx_only);
+        let need = scan.start();
+        let d = self.domains.insert(ActiveDomain { scan, queries: 0, first_sent: None, last_answer: None });
+        self.request(d, need, now);
+    }
+
+    /// Domains not finished yet.
+    pub fn active_domains(&self) -> usize {
+        self.domains.len()
+    }
+
+    /// UDP queries waiting for an answer.
+    pub fn in_flight(&self) -> usize {
+        self.inflight.len()
+    }
+
+    /// Queries ready to send.
+    pub fn queued(&self) -> usize {
+        self.send_queue.len()
+    }
+
+    /// Nothing left to do.
+    pub fn is_idle(&self) -> bool {
+        self.domains.is_empty()
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> CoreStats {
+        self.stats
+    }
+
+    /// Exchange outcomes currently cached.
+    pub fn cached_hosts(&self) -> usize {
+        self.cache.len()
+    }
+
+    /// The next datagram to send, encoded into `buf`.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
+        let l = self.send_queue.pop_front()?;
+        let lookup = self.lookups.get_mut(l);
+        lookup.attempts += 1;
+        let resolver = lookup.resolver;
+        let (slot, _) = self.inflight.insert(l, resolver, now, now + self.cfg.timeout);
+        wire::encode_query(buf, slot.id, &lookup.name, lookup.qtype);
+        let owner = self.domains.get_mut(lookup.owner);
+        owner.queries = owner.queries.saturating_add(1);
+        owner.first_sent.get_or_insert(now);
+        self.stats.sent += 1;
+        Some(Transmit { socket: slot.socket, dest: self.cfg.resolvers[resolver as usize] })
+    }
+
+    /// The next query to repeat over TCP.
+    pub fn poll_tcp(&mut self) -> Option<TcpQuery> {
+        self.tcp_out.pop_front()
+    }
+
+    /// The next finished row.
+    pub fn poll_completed(&mut self) -> Option<DomainRecord> {
+        self.completed.pop_front()
+    }
+
+    /// When `handle_timeout` must be called next.
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
+        let backoff = self.backoff.peek().map(|Reverse((t, _))| *t);
+        match (self.inflight.next_deadline(), backoff) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// A datagram arrived on `socket` from `src`.
+    ///
+    /// It is accepted only if its id is outstanding on that socket, it comes
+    /// from the resolver that was asked, and it answers the question asked.
+    /// Anything else is dropped and counted; a malformed answer to our
+    /// question is dropped too, and the attempt keeps waiting.
+    pub fn handle_datagram(&mut self, socket: u16, src: SocketAddr, bytes: &[u8], now: Instant) {
+        let Some(id) = wire::peek_id(bytes) else {
+            self.stats.malformed += 1;
+            return;
+        };
+        let slot = Slot { socket, id };
+        let Some(&pending) = self.inflight.get(slot) else {
+            self.stats.unmatched += 1;
+            return;
+        };
+        if src != self.cfg.resolvers[pending.resolver as usize] {
+            self.stats.unmatched += 1;
+            return;
+        }
+        let lookup = self.lookups.get(pending.lookup);
+        match wire::parse_answer(bytes, &lookup.name, lookup.qtype, false) {
+            Ok(answer) => {
+                self.inflight.remove(slot);
+                self.stats.answers += 1;
+                self.on_answer(pending.lookup, pending.resolver, answer, false, now);
+            }
+            Err(WireError::QuestionMismatch | WireError::NotResponse | WireError::QuestionCount) => {
+                self.stats.unmatched += 1;
+            }
+            Err(_) => self.stats.malformed += 1,
+        }
+    }
+
+    /// The TCP exchange for `token` ended: the response (without its length
+    /// prefix) or why it failed.
+    pub fn handle_tcp(&mut self, token: u64, result: Result<Vec<u8>, String>, now: Instant) {
+        let Some((l, resolver, id)) = self.tcp_waiting.remove(&token) else { return };
+        let lookup = self.lookups.get(l);
+        let parsed = result.and_then(|bytes| {
+            let answer = wire::parse_answer(&bytes, &lookup.name, lookup.qtype, false)
+                .map_err(|e| format!("TCP answer unusable: {e}"))?;
+            if answer.id != id {
+                return Err("TCP answer with the wrong id".to_string());
+            }
+            Ok(answer)
+        });
+        match parsed {
+            Ok(answer) => {
+                self.stats.answers += 1;
+                self.on_answer(l, resolver, answer, true, now);
+            }
+            Err(e) => self.fail_attempt(l, resolver, LookupStatus::Error, Some(e), now),
+        }
+    }
+
+    /// Expire attempts whose time is up and release retries whose backoff
+    /// is over.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some((_, pending)) = self.inflight.pop_expired(now) {
+            self.stats.timeouts += 1;
+            self.fail_attempt(pending.lookup, pending.resolver, LookupStatus::Timeout, None, now);
+        }
+        while let Some(&Reverse((at, l))) = self.backoff.peek() {
+            if at > now {
+                break;
+            }
+            self.backoff.pop();
+            // Retries go first: they finish domains that are already open.
+            self.send_queue.push_front(l);
+        }
+    }
+
+    fn on_answer(&mut self, l: u32, resolver: u16, answer: Answer, via_tcp: bool, now: Instant) {
+        if answer.truncated && !via_tcp {
+            let lookup = self.lookups.get(l);
+            let id = self.rng.next_u64() as u16;
+            let mut query = Vec::with_capacity(64);
+            wire::encode_query(&mut query, id, &lookup.name, lookup.qtype);
+            self.next_token += 1;
+            self.tcp_waiting.insert(self.next_token, (l, resolver, id));
+            self.tcp_out.push_back(TcpQuery {
+                token: self.next_token,
+                dest: self.cfg.resolvers[resolver as usize],
+                query,
+            });
+            self.stats.tcp += 1;
+            return;
+        }
+        let status = match answer.rcode {
+            rcode::NOERROR => LookupStatus::NoError,
+            rcode::NXDOMAIN => LookupStatus::NxDomain,
+            rcode::SERVFAIL => return self.fail_attempt(l, resolver, LookupStatus::ServFail, None, now),
+            rcode::REFUSED => return self.fail_attempt(l, resolver, LookupStatus::Refused, None, now),
+            other => {
+                let detail = format!("resolver answered RCODE {}", rcode_name(other));
+                return self.fail_attempt(l, resolver, LookupStatus::Error, Some(detail), now);
+            }
+        };
+        self.complete(l, Outcome { status, answer, resolver: Some(resolver), error: None }, now);
+    }
+
+    /// One attempt failed: retry on the next resolver after a backoff, or
+    /// give up with this status.
+    fn fail_attempt(
+        &mut self,
+        l: u32,
+        resolver: u16,
+        status: LookupStatus,
+        error: Option<String>,
+        now: Instant,
+    ) {
+        let lookup = self.lookups.get_mut(l);
+        if lookup.attempts <= self.cfg.retries {
+            lookup.resolver = (resolver + 1) % self.cfg.resolvers.len() as u16;
+            // Exponential backoff: 50 ms, 100 ms, 200 ms ... capped at 1 s,
+            // so a struggling resolver is not hit again at once.
+            let exp = u32::from(lookup.attempts.saturating_sub(1).min(5));
+            let delay = Duration::from_millis(50 << exp).min(Duration::from_secs(1));
+            self.backoff.push(Reverse((now + delay, l)));
+            self.stats.retries += 1;
+            return;
+        }
+        let resolver = (status != LookupStatus::Timeout).then_some(resolver);
+        self.complete(l, Outcome { status, answer: Answer::default(), resolver, error }, now);
+    }
+
+    fn complete(&mut self, l: u32, outcome: Outcome, now: Instant) {
+        let lookup = self.lookups.remove(l);
+        self.by_question.remove(&(lookup.name.clone(), lookup.qtype));
+        let outcome = Arc::new(outcome);
+        if lookup.shared {
+            self.cache.insert(&lookup.name, lookup.qtype, Arc::clone(&outcome));
+        }
+        for d in std::iter::once(lookup.owner).chain(lookup.waiters) {
+            self.deliver(d, &lookup.name, lookup.qtype, &outcome, now);
+        }
+    }
+
+    fn deliver(&mut self, d: u32, name: &str, qtype: u16, outcome: &Arc<Outcome>, now: Instant) {
+        let domain = self.domains.get_mut(d);
+        domain.last_answer = Some(now);
+        let needs = domain.scan.on_outcome(name, qtype, outcome);
+        for need in needs {
+            self.request(d, need, now);
+        }
+        // A cached outcome delivered from `request` may have finished the
+        // domain already.
+        if self.domains.try_get(d).is_some_and(|domain| domain.scan.is_done()) {
+            let domain = self.domains.remove(d);
+            let elapsed = match (domain.first_sent, domain.last_answer) {
+                (Some(a), Some(b)) => b.saturating_duration_since(a).as_millis().min(u32::MAX as u128) as u32,
+                _ => 0,
+            };
+            let record = domain.scan.into_record(domain.queries, elapsed, &self.cfg.resolvers);
+            self.completed.push_back(record);
+        }
+    }
+
+    fn request(&mut self, d: u32, need: Need, now: Instant) {
+        if need.shared
+            && let Some(outcome) = self.cache.get(&need.name, need.qtype)
+        {
+            return self.deliver(d, &need.name, need.qtype, &outcome, now);
+        }
+        let key = (need.name.into_boxed_str(), need.qtype);
+        if let Some(&l) = self.by_question.get(&key) {
+            self.lookups.get_mut(l).waiters.push(d);
+            return;
+        }
+        let resolver = self.next_resolver;
+        self.next_resolver = (self.next_resolver + 1) % self.cfg.resolvers.len() as u16;
+        let l = self.lookups.insert(Lookup {
+            name: key.0.clone(),
+            qtype: key.1,
+            shared: need.shared,
+            owner: d,
+            waiters: Vec::new(),
+            attempts: 0,
+            resolver,
+        });
+        self.by_question.insert(key, l);
+        self.send_queue.push_back(l);
+    }
+}
+
+fn rcode_name(code: u8) -> String {
+    match code {
+        rcode::FORMERR => "FORMERR".into(),
+        rcode::NOTIMP => "NOTIMP".into(),
+        other => other.to_string(),
+    }
+}
+
+/// A vector of optional slots with a free list: stable `u32` handles, no
+/// allocation once warm.
+#[derive(Debug)]
+struct Slab<T> {
+    entries: Vec<Option<T>>,
+    free: Vec<u32>,
+    len: usize,
+}
+
+impl<T> Default for Slab<T> {
+    fn default() -> Self {
+        Self { entries: Vec::new(), free: Vec::new(), len: 0 }
+    }
+}
+
+impl<T> Slab<T> {
+    fn insert(&mut self, value: T) -> u32 {
+        self.len += 1;
+        if let Some(i) = self.free.pop() {
+            self.entries[i as usize] = Some(value);
+            i
+        } else {
+            self.entries.push(Some(value));
+            (self.entries.len() - 1) as u32
+        }
+    }
+
+    fn get(&self, i: u32) -> &T {
+        self.entries[i as usize].as_ref().expect("live slab handle")
+    }
+
+    fn try_get(&self, i: u32) -> Option<&T> {
+        self.entries.get(i as usize)?.as_ref()
+    }
+
+    fn get_mut(&mut self, i: u32) -> &mut T {
+        self.entries[i as usize].as_mut().expect("live slab handle")
+    }
+
+    fn remove(&mut self, i: u32) -> T {
+        let value = self.entries[i as usize].take().expect("live slab handle");
+        self.free.push(i);
+        self.len -= 1;
+        value
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,381 @@
+//! The resolution of one domain, as a pure state machine: it is told the
+//! outcome of each lookup and answers with the lookups it needs next. No
+//! sockets, no clocks (those are the [`super::core`]'s business), so every
+//! path is testable with hand-made outcomes.
+//!
+//! The steps follow RFC 5321 §5.1: ask MX (the resolver follows a CNAME at
+//! the domain); for each exchange ask A and AAAA; if the answer is NOERROR
+//! without MX, ask A and AAAA of the domain itself (the implicit MX). A null
+//! MX (RFC 7505) and an exchange written as an IP address are not looked up.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use super::{LookupStatus, Outcome};
+use crate::analyze::address::is_ip_literal;
+use crate::analyze::findings;
+use crate::dns::wire::rtype;
+use crate::input::Target;
+use crate::record::{AddressStatus, DomainRecord, MxEntry, Status, sort_as_text};
+
+/// A lookup the domain needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Need {
+    /// Name to ask, lowercase, no trailing dot.
+    pub name: String,
+    /// Record type.
+    pub qtype: u16,
+    /// Worth keeping for other domains (exchange addresses are; a domain's
+    /// own records are not).
+    pub shared: bool,
+}
+
+/// Address lookups of one host (an exchange, or the domain for the implicit
+/// MX check).
+#[derive(Debug)]
+struct HostLookups {
+    name: String,
+    a: Option<Arc<Outcome>>,
+    aaaa: Option<Arc<Outcome>>,
+}
+
+impl HostLookups {
+    fn new(name: String) -> Self {
+        Self { name, a: None, aaaa: None }
+    }
+
+    fn needs(&self, shared: bool) -> [Need; 2] {
+        [rtype::A, rtype::AAAA].map(|qtype| Need { name: self.name.clone(), qtype, shared })
+    }
+
+    /// Take an outcome if it is one of ours; true if taken.
+    fn accept(&mut self, name: &str, qtype: u16, outcome: &Arc<Outcome>) -> bool {
+        if name != self.name {
+            return false;
+        }
+        let slot = match qtype {
+            rtype::A => &mut self.a,
+            rtype::AAAA => &mut self.aaaa,
+            _ => return false,
+        };
+        if slot.is_some() {
+            return false;
+        }
+        *slot = Some(Arc::clone(outcome));
+        true
+    }
+
+    /// Combined status: any address wins; then NXDOMAIN (the name is gone);
+    /// then a failure (nothing is known); else the name exists without
+    /// addresses.
+    fn status(&self) -> AddressStatus {
+        let both = [&self.a, &self.aaaa];
+        let outcomes = || both.iter().filter_map(|o| o.as_deref());
+        if outcomes().any(|o| !o.answer.ipv4.is_empty() || !o.answer.ipv6.is_empty()) {
+            return AddressStatus::Ok;
+        }
+        if outcomes().any(|o| o.status == LookupStatus::NxDomain) {
+            return AddressStatus::NxDomain;
+        }
+        for o in outcomes() {
+            match o.status {
+                // The vocabulary has no "error": another RCODE is a server failure.
+                LookupStatus::ServFail | LookupStatus::Error => return AddressStatus::ServFail,
+                LookupStatus::Refused => return AddressStatus::Refused,
+                LookupStatus::Timeout => return AddressStatus::Timeout,
+                LookupStatus::NoError | LookupStatus::NxDomain => {}
+            }
+        }
+        AddressStatus::NoData
+    }
+
+    fn canonical(&self) -> Option<String> {
+        [&self.a, &self.aaaa].into_iter().flatten().find_map(|o| o.answer.canonical.clone())
+    }
+}
+
+/// One domain on its way through the lookups.
+#[derive(Debug)]
+pub struct DomainScan {
+    target: Target,
+    mx_only: bool,
+    mx: Option<Arc<Outcome>>,
+    exchanges: Vec<HostLookups>,
+    implicit: Option<HostLookups>,
+    pending: usize,
+}
+
+impl DomainScan {
+    /// A domain about to be scanned; `mx_only` skips every address lookup.
+    pub fn new(target: Target, mx_only: bool) -> Self {
+        Self { target, mx_only, mx: None, exchanges: Vec::new(), implicit: None, pending: 1 }
+    }
+
+    /// The normalised name.
+    pub fn domain(&self) -> &str {
+        &self.target.domain
+    }
+
+    /// The first lookup: the domain's MX.
+    pub fn start(&self) -> Need {
+        Need { name: self.target.domain.clone(), qtype: rtype::MX, shared: false }
+    }
+
+    /// All lookups have come back.
+    pub fn is_done(&self) -> bool {
+        self.pending == 0
+    }
+
+    /// Take the outcome of `(name, qtype)`; return the lookups that follow
+    /// from it.
+    pub fn on_outcome(&mut self, name: &str, qtype: u16, outcome: &Arc<Outcome>) -> Vec<Need> {
+        if qtype == rtype::MX && self.mx.is_none() && name == self.target.domain {
+            self.pending -= 1;
+            self.mx = Some(Arc::clone(outcome));
+            return self.after_mx(outcome);
+        }
+        let hosts = self.exchanges.iter_mut().chain(self.implicit.as_mut());
+        for host in hosts {
+            if host.accept(name, qtype, outcome) {
+                self.pending -= 1;
+                break;
+            }
+        }
+        Vec::new()
+    }
+
+    fn after_mx(&mut self, outcome: &Outcome) -> Vec<Need> {
+        if outcome.status != LookupStatus::NoError || self.mx_only {
+            return Vec::new();
+        }
+        let mut needs = Vec::new();
+        if outcome.answer.mx.is_empty() {
+            let host = HostLookups::new(self.target.domain.clone());
+            needs.extend(host.needs(false));
+            self.implicit = Some(host);
+        } else {
+            for mx in &outcome.answer.mx {
+                let name = &mx.exchange;
+                let resolvable = name != "." && !is_ip_literal(name) && !name.contains('\\');
+                if resolvable && !self.exchanges.iter().any(|h| &h.name == name) {
+                    let host = HostLookups::new(name.clone());
+                    needs.extend(host.needs(true));
+                    self.exchanges.push(host);
+                }
+            }
+        }
+        self.pending += needs.len();
+        needs
+    }
+
+    /// The output row. `queries` and `elapsed_ms` come from the caller, who
+    /// owns the clock; `resolvers` names the resolver indexes.
+    pub fn into_record(self, queries: u16, elapsed_ms: u32, resolvers: &[SocketAddr]) -> DomainRecord {
+        let Self { target, mx, exchanges, implicit, .. } = self;
+        let mx = mx.expect("a finished domain has its MX outcome");
+        let status = match mx.status {
+            LookupStatus::NoError => Status::Ok,
+            LookupStatus::NxDomain => Status::NxDomain,
+            LookupStatus::ServFail => Status::ServFail,
+            LookupStatus::Refused => Status::Refused,
+            LookupStatus::Timeout => Status::Timeout,
+            LookupStatus::Error => Status::Error,
+        };
+        let mut entries = if status == Status::Ok { mx_entries(&mx, &exchanges) } else { Vec::new() };
+        entries.sort_by(|a, b| (a.preference, &a.exchange).cmp(&(b.preference, &b.exchange)));
+        assign_tiers(&mut entries);
+        let implicit_status = implicit.as_ref().map(HostLookups::status);
+        let mut record = DomainRecord {
+            domain: Some(target.domain),
+            input: target.input,
+            rank: target.rank,
+            status,
+            error: mx.error.clone(),
+            domain_cname: mx.answer.canonical.clone(),
+            mx_ttl: if entries.is_empty() { None } else { mx.answer.ttl },
+            null_mx: entries.iter().any(|m| m.exchange == "."),
+            implicit_mx: implicit_status == Some(AddressStatus::Ok),
+            mx: entries,
+            findings: Vec::new(),
+            queries,
+            elapsed_ms,
+            resolver: mx.resolver.and_then(|i| resolvers.get(i as usize)).map(ToString::to_string),
+            scanned_at_ms: crate::record::now_ms(),
+            implicit_status,
+        };
+        record.findings = findings::detect(&record);
+        record
+    }
+}
+
+fn mx_entries(mx: &Outcome, exchanges: &[HostLookups]) -> Vec<MxEntry> {
+    mx.answer
+        .mx
+        .iter()
+        .map(|rr| {
+            let host = exchanges.iter().find(|h| h.name == rr.exchange);
+            let mut entry = MxEntry {
+                preference: rr.preference,
+                exchange: rr.exchange.clone(),
+                tier: 0,
+                ipv4: Vec::new(),
+                ipv6: Vec::new(),
+                cname: None,
+                address_status: AddressStatus::Skipped,
+            };
+            if let Some(host) = host {
+                for o in [&host.a, &host.aaaa].into_iter().flatten() {
+                    entry.ipv4.extend_from_slice(&o.answer.ipv4);
+                    entry.ipv6.extend_from_slice(&o.answer.ipv6);
+                }
+                sort_as_text(&mut entry.ipv4);
+                entry.ipv4.dedup();
+                sort_as_text(&mut entry.ipv6);
+                entry.ipv6.dedup();
+                entry.cname = host.canonical();
+                entry.address_status = host.status();
+            }
+            entry
+        })
+        .collect()
+}
+
+/// Tier = 1 + rank of the preference among the distinct values present
+/// (entries must be sorted by preference). Saturates at 255.
+pub fn assign_tiers(entries: &mut [MxEntry]) {
+    let mut tier = 0u8;
+    let mut last = None;
+    for e in entries {
+        if last != Some(e.preference) {
+            tier = tier.saturating_add(1);
+            last = Some(e.preference);
+        }
+        e.tier = tier;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dns::wire::{Answer, MxRecord};
+
+    fn target(d: &str) -> Target {
+        Target { domain: d.into(), input: d.into(), rank: Some(3) }
+    }
+
+    fn outcome(status: LookupStatus, answer: Answer) -> Arc<Outcome> {
+        Arc::new(Outcome { status, answer, resolver: Some(0), error: None })
+    }
+
+    fn mx_answer(records: &[(u16, &str)]) -> Answer {
+        Answer {
+            mx: records.iter().map(|&(p, e)| MxRecord { preference: p, exchange: e.into() }).collect(),
+            ttl: Some(300),
+            ..Answer::default()
+        }
+    }
+
+    fn a(addrs: &[&str]) -> Answer {
+        Answer { ipv4: addrs.iter().map(|s| s.parse().unwrap()).collect(), ..Answer::default() }
+    }
+
+    #[test]
+    fn exchanges_are_looked_up_once_and_tiered() {
+        let mut scan = DomainScan::new(target("example.com"), false);
+        assert_eq!(scan.start().qtype, rtype::MX);
+        let needs = scan.on_outcome(
+            "example.com",
+            rtype::MX,
+            &outcome(
+                LookupStatus::NoError,
+                mx_answer(&[
+                    (20, "mx2.example.net"),
+                    (10, "mx1.example.net"),
+                    (30, "mx2.example.net"),
+                    (10, "192.0.2.1"),
+                ]),
+            ),
+        );
+        let names: Vec<_> = needs.iter().map(|n| (n.name.as_str(), n.qtype, n.shared)).collect();
+        assert_eq!(
+            names,
+            vec![
+                ("mx2.example.net", rtype::A, true),
+                ("mx2.example.net", rtype::AAAA, true),
+                ("mx1.example.net", rtype::A, true),
+                ("mx1.example.net", rtype::AAAA, true),
+            ]
+        );
+        for n in &needs {
+            assert!(!scan.is_done());
+            let ans = if n.qtype == rtype::A { a(&["45.0.0.9", "45.0.0.10"]) } else { Answer::default() };
+            scan.on_outcome(&n.name, n.qtype, &outcome(LookupStatus::NoError, ans));
+        }
+        assert!(scan.is_done());
+        let r = scan.into_record(5, 12, &["127.0.0.1:53".parse().unwrap()]);
+        let rows: Vec<_> =
+            r.mx.iter().map(|m| (m.preference, m.exchange.as_str(), m.tier, m.address_status)).collect();
+        assert_eq!(
+            rows,
+            vec![
+                (10, "192.0.2.1", 1, AddressStatus::Skipped),
+                (10, "mx1.example.net", 1, AddressStatus::Ok),
+                (20, "mx2.example.net", 2, AddressStatus::Ok),
+                (30, "mx2.example.net", 3, AddressStatus::Ok),
+            ]
+        );
+        assert_eq!(r.mx[1].ipv4[0].to_string(), "45.0.0.10", "sorted as text");
+        assert_eq!(r.findings, vec!["mx_duplicate", "mx_is_ip_literal"]);
+        assert_eq!((r.status, r.mx_ttl, r.queries), (Status::Ok, Some(300), 5));
+    }
+
+    #[test]
+    fn no_mx_falls_back_to_the_domain_addresses() {
+        let mut scan = DomainScan::new(target("example.org"), false);
+        let needs =
+            scan.on_outcome("example.org", rtype::MX, &outcome(LookupStatus::NoError, Answer::default()));
+        assert_eq!(needs.len(), 2);
+        assert!(needs.iter().all(|n| n.name == "example.org" && !n.shared));
+        scan.on_outcome("example.org", rtype::A, &outcome(LookupStatus::NoError, a(&["45.9.9.9"])));
+        scan.on_outcome("example.org", rtype::AAAA, &outcome(LookupStatus::NoError, Answer::default()));
+        let r = scan.into_record(3, 1, &[]);
+        assert!(r.implicit_mx);
+        assert_eq!(r.findings, vec!["implicit_mx"]);
+    }
+
+    #[test]
+    fn failures_stop_early_and_mx_only_asks_nothing_more() {
+        let mut scan = DomainScan::new(target("gone.example"), false);
+        assert!(
+            scan.on_outcome("gone.example", rtype::MX, &outcome(LookupStatus::NxDomain, Answer::default()))
+                .is_empty()
+        );
+        assert!(scan.is_done());
+        assert_eq!(scan.into_record(1, 1, &[]).status, Status::NxDomain);
+
+        let mut scan = DomainScan::new(target("example.com"), true);
+        let needs = scan.on_outcome(
+            "example.com",
+            rtype::MX,
+            &outcome(LookupStatus::NoError, mx_answer(&[(0, ".")])),
+        );
+        assert!(needs.is_empty() && scan.is_done());
+        let r = scan.into_record(1, 1, &[]);
+        assert!(r.null_mx && r.findings.is_empty());
+    }
+
+    #[test]
+    fn address_status_combination() {
+        let mut h = HostLookups::new("mx.example".into());
+        h.a = Some(outcome(LookupStatus::NoError, Answer::default()));
+        h.aaaa = Some(outcome(LookupStatus::Timeout, Answer::default()));
+        assert_eq!(h.status(), AddressStatus::Timeout);
+        h.a = Some(outcome(LookupStatus::NxDomain, Answer::default()));
+        assert_eq!(h.status(), AddressStatus::NxDomain);
+        h.a = Some(outcome(LookupStatus::NoError, a(&["45.1.1.1"])));
+        assert_eq!(h.status(), AddressStatus::Ok);
+        h.a = Some(outcome(LookupStatus::NoError, Answer::default()));
+        h.aaaa = Some(outcome(LookupStatus::NoError, Answer::default()));
+        assert_eq!(h.status(), AddressStatus::NoData);
+    }
+}

@@ -1,0 +1,248 @@
+//! A whole scan: the input thread, the query engine, the writer thread.
+//!
+//! ```text
+//! ListReader ──items──▶ engine (ScanCore + sockets) ──rows──▶ RowSink
+//!   (thread)              (tokio, current task)           (thread)
+//! ```
+//!
+//! Every item becomes exactly one row; errors that stop the scan (the
+//! output fails, the input breaks) come back as [`ScanError`].
+
+mod engine;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+
+use crate::dns::inflight::SplitMix;
+use crate::dns::socket::UdpPool;
+use crate::input::{InputError, InputStats, Item, ListReader};
+use crate::output::{OutputError, RowSink};
+use crate::record::{DomainRecord, Status};
+use crate::resolve::core::{CoreConfig, CoreStats, ScanCore};
+
+/// Everything a scan needs to know.
+#[derive(Debug, Clone)]
+pub struct ScanConfig {
+    /// Recursive resolvers.
+    pub resolvers: Vec<SocketAddr>,
+    /// Queries per second over all resolvers; 0 = unlimited.
+    pub rate: u32,
+    /// Queries in flight at most (and domains open at most).
+    pub concurrency: usize,
+    /// Wait for one attempt.
+    pub timeout: Duration,
+    /// Further attempts after a failure.
+    pub retries: u8,
+    /// Ask MX only.
+    pub mx_only: bool,
+    /// UDP sockets (source ports).
+    pub sockets: usize,
+    /// Exchange outcomes cached for reuse.
+    pub cache_capacity: usize,
+}
+
+impl Default for ScanConfig {
+    fn default() -> Self {
+        Self {
+            resolvers: Vec::new(),
+            rate: 1000,
+            concurrency: 1000,
+            timeout: Duration::from_secs(2),
+            retries: 2,
+            mx_only: false,
+            sockets: 4,
+            cache_capacity: 200_000,
+        }
+    }
+}
+
+/// Live counters, read by the progress bar while the scan runs.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Domains finished (invalid lines not included).
+    pub done: AtomicU64,
+    /// Rows written.
+    pub written: AtomicU64,
+    /// UDP queries sent.
+    pub sent: AtomicU64,
+    /// Answers accepted.
+    pub answers: AtomicU64,
+    /// Attempts timed out.
+    pub timeouts: AtomicU64,
+}
+
+/// What a finished scan reports.
+#[derive(Debug, Clone, Default)]
+pub struct ScanSummary {
+    /// Rows by status, in [`Status::ALL`] order.
+    pub by_status: [u64; 7],
+    /// Engine counters.
+    pub core: CoreStats,
+    /// Input counters.
+    pub input: InputStats,
+    /// Wall time.
+    pub wall: Duration,
+}
+
+impl ScanSummary {
+    /// Rows written.
+    pub fn rows(&self) -> u64 {
+        self.by_status.iter().sum()
+    }
+
+    /// The one-line summary printed at the end.
+    pub fn line(&self) -> String {
+        let statuses: Vec<String> = Status::ALL
+            .iter()
+            .zip(self.by_status)
+            .filter(|(_, n)| *n > 0)
+            .map(|(s, n)| format!("{} {n}", s.as_str()))
+            .collect();
+        let secs = self.wall.as_secs_f64().max(1e-9);
+        format!(
+            "{} rows ({}) in {:.1}s, {:.0} domains/s; {} queries ({:.0}/s), {} answers, {} timeouts, {} TCP; \
+             {} answers dropped as invalid ({} unmatched, {} malformed); {} duplicate lines skipped",
+            self.rows(),
+            if statuses.is_empty() { "none".to_string() } else { statuses.join(", ") },
+            secs,
+            self.rows() as f64 / secs,
+            self.core.sent,
+            self.core.sent as f64 / secs,
+            self.core.answers,
+            self.core.timeouts,
+            self.core.tcp,
+            self.core.unmatched + self.core.malformed,
+            self.core.unmatched,
+            self.core.malformed,
+            self.input.duplicates,
+        )
+    }
+}
+
+/// Why a scan stopped before the end.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ScanError {
+    /// The input broke part way.
+    #[error(transparent)]
+    Input(#[from] InputError),
+    /// The output failed.
+    #[error(transparent)]
+    Output(#[from] OutputError),
+    /// Sockets could not be set up.
+    #[error("cannot open UDP sockets: {0}")]
+    Socket(std::io::Error),
+    /// No resolver to ask.
+    #[error("no resolver given")]
+    NoResolver,
+}
+
+/// Where items come from: a list file, or names given on a command line.
+pub enum Source {
+    /// A list being read.
+    List(ListReader),
+    /// Items already in memory.
+    Items(Vec<Item>),
+}
+
+/// Run a scan from `source` into `sink`. Must be called inside a tokio
+/// runtime (the engine's sockets register with it).
+pub async fn run(
+    cfg: &ScanConfig,
+    source: Source,
+    sink: Box<dyn RowSink>,
+    counters: Arc<Counters>,
+) -> Result<ScanSummary, ScanError> {
+    if cfg.resolvers.is_empty() {
+        return Err(ScanError::NoResolver);
+    }
+    let started = Instant::now();
+    let pool = UdpPool::bind(cfg.sockets, &cfg.resolvers).map_err(ScanError::Socket)?;
+    let core = ScanCore::new(
+        CoreConfig {
+            resolvers: cfg.resolvers.clone(),
+            sockets: pool.len() as u16,
+            timeout: cfg.timeout,
+            retries: cfg.retries,
+            mx_only: cfg.mx_only,
+            cache_capacity: cfg.cache_capacity,
+        },
+        SplitMix::from_entropy(),
+    );
+
+    let (item_tx, item_rx) = mpsc::channel::<Item>(4096);
+    let reader = std::thread::Builder::new()
+        .name("mxscan-input".into())
+        .spawn(move || -> Result<InputStats, InputError> {
+            match source {
+                Source::Items(items) => {
+                    for item in items {
+                        if item_tx.blocking_send(item).is_err() {
+                            break;
+                        }
+                    }
+                    Ok(InputStats::default())
+                }
+                Source::List(mut list) => {
+                    while let Some(item) = list.next_item()? {
+                        if item_tx.blocking_send(item).is_err() {
+                            break;
+                        }
+                    }
+                    Ok(list.stats())
+                }
+            }
+        })
+        .expect("spawn input thread");
+
+    let (row_tx, mut row_rx) = mpsc::unbounded_channel::<DomainRecord>();
+    let writer_counters = Arc::clone(&counters);
+    let writer = std::thread::Builder::new()
+        .name("mxscan-writer".into())
+        .spawn(move || -> Result<[u64; 7], OutputError> {
+            let mut sink = sink;
+            let mut by_status = [0u64; 7];
+            while let Some(row) = row_rx.blocking_recv() {
+                by_status[Status::ALL.iter().position(|s| *s == row.status).expect("known status")] += 1;
+                sink.write(row)?;
+                writer_counters.written.fetch_add(1, Relaxed);
+            }
+            sink.finish()?;
+            Ok(by_status)
+        })
+        .expect("spawn writer thread");
+
+    let loop_cfg = engine::LoopConfig {
+        concurrency: cfg.concurrency.max(1),
+        rate: cfg.rate,
+        tcp_timeout: cfg.timeout * 2,
+    };
+    let engine_result = engine::run(loop_cfg, core, pool, item_rx, row_tx, Arc::clone(&counters)).await;
+
+    // The writer's error explains an engine stop, so it is checked first.
+    let by_status = writer.join().expect("writer thread")?;
+    let input = reader.join().expect("input thread")?;
+    let core = engine_result.map_err(|_| {
+        ScanError::Output(OutputError::Write(std::io::Error::other("the writer stopped early")))
+    })?;
+    Ok(ScanSummary { by_status, core, input, wall: started.elapsed() })
+}
+
+/// A sink that keeps rows in memory (for `mxscan lookup` and tests).
+#[derive(Debug, Clone, Default)]
+pub struct Collect(pub Arc<std::sync::Mutex<Vec<DomainRecord>>>);
+
+impl RowSink for Collect {
+    fn write(&mut self, row: DomainRecord) -> Result<(), OutputError> {
+        self.0.lock().expect("not poisoned").push(row);
+        Ok(())
+    }
+
+    fn finish(self: Box<Self>) -> Result<(), OutputError> {
+        Ok(())
+    }
+}

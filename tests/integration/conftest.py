@@ -1,0 +1,108 @@
+"""Fixtures for the integration tests: a loopback DNS test bed (Knot + Unbound, scripts/testbed)
+serving a generated world (scripts/gen-world.py), and the mxscan binary.
+
+Environment:
+  MXSCAN_BIN            the binary under test (default target/release/mxscan)
+  MXSCAN_TEST_DOMAINS   size of the world (default 12000)
+  MXSCAN_TEST_SEED      its seed (default 1)
+  MXSCAN_WORLD          a directory to generate the world into, or reuse it from (default: a temp dir)
+  MXSCAN_SHARED         the shared directory with tools/check-output.py (default <repo>/../shared)
+  CI=true               missing knotd/unbound/kdig or binary is a failure instead of a skip
+"""
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SBIN_PATH = "/usr/sbin:/sbin:" + os.environ.get("PATH", "")
+
+
+def in_ci():
+    return os.environ.get("CI", "").lower() in ("true", "1", "yes")
+
+
+def unavailable(msg):
+    if in_ci():
+        pytest.fail(msg, pytrace=False)
+    pytest.skip(msg)
+
+
+def free_ports(n):
+    """n distinct loopback ports that are free for both TCP and UDP right now."""
+    ports = []
+    while len(ports) < n:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
+            t.bind(("127.0.0.1", 0))
+            port = t.getsockname()[1]
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+                try:
+                    u.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+        if port not in ports:
+            ports.append(port)
+    return ports
+
+
+@dataclass
+class Testbed:
+    dir: Path
+    resolver: str       # "127.0.0.1:PORT" of Unbound
+    truth: list         # the expected rows for input.csv (truth.jsonl)
+
+    @property
+    def input_csv(self):
+        return self.dir / "input.csv"
+
+    @property
+    def input_txt(self):
+        return self.dir / "input.txt"
+
+
+@pytest.fixture(scope="session")
+def testbed(tmp_path_factory):
+    missing = [t for t in ("knotd", "unbound", "kdig") if not shutil.which(t, path=SBIN_PATH)]
+    if missing:
+        unavailable(f"{', '.join(missing)} not installed (Debian packages knot, knot-dnsutils, unbound)")
+    world = Path(os.environ.get("MXSCAN_WORLD") or tmp_path_factory.mktemp("world"))
+    knot_port, unbound_port, dead_port = free_ports(3)
+    env = dict(os.environ, PATH=SBIN_PATH, PYTHON=sys.executable, KNOT_PORT=str(knot_port),
+               UNBOUND_PORT=str(unbound_port), DEAD_PORT=str(dead_port))
+    script = str(REPO / "scripts" / "testbed")
+    start = subprocess.run(
+        [script, "start", str(world), "--domains", os.environ.get("MXSCAN_TEST_DOMAINS", "12000"),
+         "--seed", os.environ.get("MXSCAN_TEST_SEED", "1")],
+        env=env, capture_output=True, text=True, timeout=300)
+    if start.returncode != 0:
+        subprocess.run([script, "stop", str(world)], env=env, capture_output=True, timeout=60)
+        pytest.fail(f"scripts/testbed start failed:\n{start.stderr}", pytrace=False)
+    try:
+        with open(world / "truth.jsonl", encoding="utf-8") as fh:
+            truth = [json.loads(line) for line in fh]
+        yield Testbed(world, f"127.0.0.1:{unbound_port}", truth)
+    finally:
+        subprocess.run([script, "stop", str(world)], env=env, capture_output=True, timeout=60)
+
+
+@pytest.fixture(scope="session")
+def mxscan_bin():
+    path = Path(os.environ.get("MXSCAN_BIN") or REPO / "target" / "release" / "mxscan")
+    if not path.is_file() or not os.access(path, os.X_OK):
+        unavailable(f"no mxscan binary at {path} (cargo build --release, or set MXSCAN_BIN)")
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def check_output_tool():
+    shared = Path(os.environ.get("MXSCAN_SHARED") or REPO.parent / "shared")
+    tool = shared / "tools" / "check-output.py"
+    if not tool.is_file():
+        unavailable(f"no {tool} (set MXSCAN_SHARED)")
+    return str(tool)
