@@ -12,7 +12,7 @@ Writes into DIR:
                       blank lines, uppercase, trailing dots, IDN, duplicates and invalid lines)
   input.txt           a plain one-name-per-line list of ~200 of the same domains
   truth.jsonl         one expected output row per row the scan of input.csv must write
-  world.json          the seed, the counts per case, and the file names
+  world.json          the seed, the number of rows per case and per finding
 
 The expected rows follow the semantics agreed with the scanner (see tests/integration): the
 truth is computed from the records written here by a small model of what Unbound answers, and
@@ -20,6 +20,7 @@ the findings by the rules of ../shared/spec/findings.md, not labelled by hand.
 Deterministic for a given seed and N. Standard library only.
 """
 import argparse
+import collections
 import functools
 import gc
 import ipaddress
@@ -40,8 +41,6 @@ PRIVATE_NETS = [ipaddress.ip_network(n) for n in (
     "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16", "0.0.0.0/8",
     "192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24",
     "fe80::/10", "fc00::/7", "2001:db8::/32", "::/128")]
-MX_ONLY_CODES = {"null_mx_with_other_mx", "null_mx_nonzero_preference", "mx_is_ip_literal", "mx_duplicate",
-                 "mx_invalid_hostname", "mx_relative_name", "domain_is_cname"}
 SYLLABLES = ("ka lo mi ra te su no vi be da ge fo lu pa ri so ta ve zu an el or ix um "
              "bar ken lin mor pet sal tor win").split()
 IDN_SWAPS = {"u": "ü", "o": "ö", "a": "ä", "e": "é", "n": "ñ"}
@@ -645,7 +644,8 @@ def spelled(rng, u):
     return u
 
 
-def invalid_tokens(n, rng):
+def invalid_tokens(n):
+    """(token, kind): lines the scanner must reject, each once."""
     k = max(4, n // 2000)
     toks = []
     for i in range(k):
@@ -663,11 +663,11 @@ def invalid_tokens(n, rng):
     return toks
 
 
-def write_inputs(out, rng, world, rows_by_domain, listed):
+def write_inputs(out, rng, rows_by_domain, listed):
     """listed: [(unicode name, normalised)] in list order. Returns the truth rows in file order."""
     n = len(listed)
     items = [(float(i), i, ("valid", u, d)) for i, (u, d) in enumerate(listed)]
-    for j, (tok, kind) in enumerate(invalid_tokens(n, rng)):
+    for j, (tok, kind) in enumerate(invalid_tokens(n)):
         items.append((rng.uniform(0, n), n + j, ("invalid", tok, kind)))
     dup_of = rng.sample(range(n), max(10, n // 100))
     for j, i in enumerate(dup_of):
@@ -678,7 +678,7 @@ def write_inputs(out, rng, world, rows_by_domain, listed):
     truth = []
     first_token = {}
     rank = 0
-    for _, _, (kind, tok, d) in items:
+    for _, _, (kind, tok, d) in items:  # d: the normalised name, or the kind of invalid line
         r = rng.random()
         if r < 0.002:
             lines.append(f"# generated comment {len(lines)}")
@@ -774,20 +774,17 @@ def main():
     rows_by_domain = {d: expected_row(world, d, cases_of[d]) for _, d in listed}
 
     write_zones(a.out, world)
-    truth = write_inputs(a.out, rng, world, rows_by_domain, listed)
+    truth = write_inputs(a.out, rng, rows_by_domain, listed)
     fields = ["input", "domain", "rank", "status", "status_alt", "domain_cname", "null_mx", "implicit_mx",
               "mx", "findings", "findings_mx_only", "case"]
-    with open(os.path.join(a.out, "truth.jsonl"), "w", encoding="utf-8") as fh:
+    path = os.path.join(a.out, "truth.jsonl")
+    with open(path + ".tmp", "w", encoding="utf-8") as fh:
         for row in truth:
             fh.write(json.dumps({k: row[k] for k in fields}, ensure_ascii=False) + "\n")
+    os.replace(path + ".tmp", path)  # last: scripts/testbed takes truth.jsonl for a complete world
 
-    counts = {}
-    for row in truth:
-        counts[row["case"]] = counts.get(row["case"], 0) + 1
-    findings = {}
-    for row in truth:
-        for f in row["findings"]:
-            findings[f] = findings.get(f, 0) + 1
+    counts = collections.Counter(row["case"] for row in truth)
+    findings = collections.Counter(f for row in truth for f in row["findings"])
     summary = {"seed": a.seed, "domains": a.domains, "rows": len(truth), "cases": dict(sorted(counts.items())),
                "findings": dict(sorted(findings.items())), "timeout_zones": TIMEOUT_ZONES}
     with open(os.path.join(a.out, "world.json"), "w") as fh:

@@ -138,6 +138,9 @@ pub struct DomainRecord {
     /// (the implicit MX check); `None` when they were not made. Not an output
     /// column: the findings need it to tell "no address" from "lookup failed".
     pub implicit_status: Option<AddressStatus>,
+    /// Whether exchanges' addresses were looked up (not in `--mx-only`).
+    /// Not an output column: findings about addresses need it.
+    pub addresses_checked: bool,
 }
 
 impl DomainRecord {
@@ -160,6 +163,7 @@ impl DomainRecord {
             resolver: None,
             scanned_at_ms: now_ms(),
             implicit_status: None,
+            addresses_checked: false,
         }
     }
 }

@@ -170,9 +170,9 @@ pub const CATALOGUE: &[Finding] = &[
         reference: "RFC 5321 §5.1",
         detect: |r| {
             let real: Vec<&MxEntry> = r.mx.iter().filter(|m| !is_null(m)).collect();
-            !real.is_empty()
-                // In an --mx-only scan nothing is known about addresses.
-                && real.iter().any(|m| m.address_status != AddressStatus::Skipped || is_ip_literal(&m.exchange))
+            // In an --mx-only scan nothing is known about addresses.
+            r.addresses_checked
+                && !real.is_empty()
                 && !real.iter().any(|m| m.address_status.is_failure())
                 && !real.iter().any(|m| all_addresses(&m.ipv4, &m.ipv6).any(is_usable))
         },
@@ -230,6 +230,7 @@ mod tests {
         r.error = None;
         r.null_mx = mx.iter().any(is_null);
         r.mx = mx;
+        r.addresses_checked = true;
         r
     }
 
@@ -286,6 +287,10 @@ mod tests {
             mx(20, "slow.example.com", AddressStatus::Timeout, &[]),
         ]);
         assert_eq!(detect(&r), vec!["mx_lookup_failed", "mx_unresolvable"]);
+        // With --mx-only nothing is known about addresses.
+        let mut r = record(vec![mx(10, "192.0.2.1", AddressStatus::Skipped, &[])]);
+        r.addresses_checked = false;
+        assert_eq!(detect(&r), vec!["mx_is_ip_literal"]);
     }
 
     #[test]

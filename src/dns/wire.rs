@@ -166,12 +166,11 @@ pub fn parse_answer(msg: &[u8], qname: &str, qtype: u16, exact_case: bool) -> Re
     };
     let ancount = count(6);
 
-    let mut name = NameBuf::default();
-    let mut pos = read_name(msg, 12, &mut name)?;
+    let same = name_eq(msg, 12, qname, !exact_case)?;
+    let mut pos = skip_name(msg, 12)?;
     let question_type = read_u16(msg, pos)?;
     read_u16(msg, pos + 2)?;
     pos += 4;
-    let same = if exact_case { name.as_str() == qname } else { name.as_str().eq_ignore_ascii_case(qname) };
     if !same || question_type != qtype {
         return Err(WireError::QuestionMismatch);
     }
@@ -179,34 +178,37 @@ pub fn parse_answer(msg: &[u8], qname: &str, qtype: u16, exact_case: bool) -> Re
     // The chain of owner names we accept: the question name and, after each
     // CNAME, its target. Resolvers put the chain first (RFC 1034 §4.3.2 step
     // 3a), but order is not guaranteed, so walk the section until no new
-    // link appears.
-    let mut current = qname.to_ascii_lowercase();
-    let records = collect_records(msg, pos, ancount)?;
+    // link appears (at most once per record, which also bounds loops).
+    let mut chain: Option<String> = None;
     let mut scratch = NameBuf::default();
-    for _ in 0..=records.len() {
+    for _ in 0..=ancount {
         let mut advanced = false;
-        for rec in &records {
-            if rec.rtype == rtype::CNAME {
-                read_name(msg, rec.owner, &mut scratch)?;
-                if scratch.eq_lower(&current) {
-                    read_name(msg, rec.rdata, &mut scratch)?;
-                    current = scratch.to_lower_string();
-                    answer.canonical = Some(current.clone());
-                    advanced = true;
+        let mut at = pos;
+        for _ in 0..ancount {
+            let rec = record_at(msg, at)?;
+            at = rec.rdata + rec.rdlen;
+            let current = chain.as_deref().unwrap_or(qname);
+            if rec.rtype == rtype::CNAME && name_eq(msg, rec.owner, current, true)? {
+                read_name(msg, rec.rdata, &mut scratch)?;
+                if scratch.eq_lower(current) {
+                    continue; // a CNAME to itself is no link
                 }
+                chain = Some(scratch.to_lower_string());
+                advanced = true;
             }
         }
         if !advanced {
             break;
         }
     }
+    answer.canonical = chain;
 
-    for rec in &records {
-        if rec.rtype != qtype {
-            continue;
-        }
-        read_name(msg, rec.owner, &mut scratch)?;
-        if !scratch.eq_lower(&current) {
+    let current = answer.canonical.as_deref().unwrap_or(qname);
+    let mut at = pos;
+    for _ in 0..ancount {
+        let rec = record_at(msg, at)?;
+        at = rec.rdata + rec.rdlen;
+        if rec.rtype != qtype || !name_eq(msg, rec.owner, current, true)? {
             continue;
         }
         match qtype {
@@ -251,25 +253,63 @@ struct RecordAt {
     rdlen: usize,
 }
 
-fn collect_records(msg: &[u8], mut pos: usize, count: u16) -> Result<Vec<RecordAt>, WireError> {
-    let mut records = Vec::with_capacity(count as usize);
-    for _ in 0..count {
-        let owner = pos;
-        pos = skip_name(msg, pos)?;
-        let fixed = msg.get(pos..pos + 10).ok_or(WireError::Short)?;
-        let rtype = u16::from_be_bytes([fixed[0], fixed[1]]);
-        let ttl = u32::from_be_bytes([fixed[4], fixed[5], fixed[6], fixed[7]]);
-        let rdlen = u16::from_be_bytes([fixed[8], fixed[9]]) as usize;
-        let rdata = pos + 10;
-        if rdata + rdlen > msg.len() {
-            return Err(WireError::Short);
-        }
-        // RFC 2181 §8: a TTL with the top bit set is treated as zero.
-        let ttl = if ttl > i32::MAX as u32 { 0 } else { ttl };
-        records.push(RecordAt { owner, rtype, ttl, rdata, rdlen });
-        pos = rdata + rdlen;
+/// The record starting at `pos`.
+fn record_at(msg: &[u8], pos: usize) -> Result<RecordAt, WireError> {
+    let owner = pos;
+    let pos = skip_name(msg, pos)?;
+    let fixed = msg.get(pos..pos + 10).ok_or(WireError::Short)?;
+    let rtype = u16::from_be_bytes([fixed[0], fixed[1]]);
+    let ttl = u32::from_be_bytes([fixed[4], fixed[5], fixed[6], fixed[7]]);
+    let rdlen = u16::from_be_bytes([fixed[8], fixed[9]]) as usize;
+    let rdata = pos + 10;
+    if rdata + rdlen > msg.len() {
+        return Err(WireError::Short);
     }
-    Ok(records)
+    // RFC 2181 §8: a TTL with the top bit set is treated as zero.
+    let ttl = if ttl > i32::MAX as u32 { 0 } else { ttl };
+    Ok(RecordAt { owner, rtype, ttl, rdata, rdlen })
+}
+
+/// Whether the (possibly compressed) name at `pos` equals `dotted` (no
+/// trailing dot, `""` for the root), without copying; ASCII case is
+/// ignored when `fold_case`.
+fn name_eq(msg: &[u8], mut pos: usize, dotted: &str, fold_case: bool) -> Result<bool, WireError> {
+    let want = dotted.as_bytes();
+    let mut offset = 0usize; // into `want`
+    let mut limit = pos;
+    loop {
+        let len = *msg.get(pos).ok_or(WireError::Short)? as usize;
+        match len & 0xc0 {
+            0x00 if len == 0 => return Ok(offset == want.len()),
+            0x00 => {
+                let label = msg.get(pos + 1..pos + 1 + len).ok_or(WireError::Short)?;
+                if offset > 0 {
+                    if want.get(offset) != Some(&b'.') {
+                        return Ok(false);
+                    }
+                    offset += 1;
+                }
+                let Some(part) = want.get(offset..offset + len) else { return Ok(false) };
+                // A label holding a dot or a backslash never equals a plain name.
+                let same = if fold_case { part.eq_ignore_ascii_case(label) } else { part == label };
+                if !same || label.iter().any(|&b| b == b'.' || b == b'\\') {
+                    return Ok(false);
+                }
+                offset += len;
+                pos += 1 + len;
+            }
+            0xc0 => {
+                let low = *msg.get(pos + 1).ok_or(WireError::Short)? as usize;
+                let target = ((len & 0x3f) << 8) | low;
+                if target >= limit {
+                    return Err(WireError::BadPointer);
+                }
+                limit = target;
+                pos = target;
+            }
+            _ => return Err(WireError::BadLabel),
+        }
+    }
 }
 
 fn read_u16(msg: &[u8], pos: usize) -> Result<u16, WireError> {
@@ -301,9 +341,6 @@ pub struct NameBuf {
 }
 
 impl NameBuf {
-    fn as_str(&self) -> &str {
-        &self.text
-    }
     fn is_root(&self) -> bool {
         self.text.is_empty()
     }
@@ -506,7 +543,10 @@ mod tests {
         msg.extend_from_slice(b"\x03a.b\x07example\x00\x00\x0f\x00\x01");
         let mut out = NameBuf::default();
         read_name(&msg, 12, &mut out).unwrap();
-        assert_eq!(out.as_str(), "a\\046b.example");
+        assert_eq!(out.text, "a\\046b.example");
+        assert!(!name_eq(&msg, 12, "a.b.example", true).unwrap(), "a dotted label is not two labels");
+        assert!(name_eq(&msg, 16, "EXAMPLE", true).unwrap(), "offset 16 starts the label example");
+        assert!(!name_eq(&msg, 16, "EXAMPLE", false).unwrap(), "exact case");
     }
 
     proptest::proptest! {

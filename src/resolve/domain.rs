@@ -171,7 +171,7 @@ impl DomainScan {
     /// The output row. `queries` and `elapsed_ms` come from the caller, who
     /// owns the clock; `resolvers` names the resolver indexes.
     pub fn into_record(self, queries: u16, elapsed_ms: u32, resolvers: &[SocketAddr]) -> DomainRecord {
-        let Self { target, mx, exchanges, implicit, .. } = self;
+        let Self { target, mx, exchanges, implicit, mx_only, .. } = self;
         let mx = mx.expect("a finished domain has its MX outcome");
         let status = match mx.status {
             LookupStatus::NoError => Status::Ok,
@@ -202,6 +202,7 @@ impl DomainScan {
             resolver: mx.resolver.and_then(|i| resolvers.get(i as usize)).map(ToString::to_string),
             scanned_at_ms: crate::record::now_ms(),
             implicit_status,
+            addresses_checked: !mx_only,
         };
         record.findings = findings::detect(&record);
         record

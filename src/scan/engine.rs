@@ -19,6 +19,10 @@ use crate::resolve::core::{CoreStats, ScanCore};
 /// Rows handed to the writer but not yet written, past which no new domain
 /// is admitted: a slow disk must slow the scan, not fill memory.
 const WRITER_BACKLOG: u64 = 32_768;
+/// Rows per chunk to the writer.
+const ROW_CHUNK: usize = 256;
+/// A partial chunk waits at most this long (so a slow scan still streams).
+const ROW_LINGER: Duration = Duration::from_millis(50);
 
 /// Knobs of the loop (the core has its own).
 #[derive(Debug, Clone)]
@@ -28,143 +32,113 @@ pub(crate) struct LoopConfig {
     pub(crate) tcp_timeout: Duration,
 }
 
+/// The writer has gone away (it failed; its error is reported by the caller).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct OutputClosed;
+
+type TcpResult = (u64, Result<Vec<u8>, String>);
+
+struct Engine {
+    cfg: LoopConfig,
+    core: ScanCore,
+    pool: UdpPool,
+    counters: Arc<Counters>,
+    limiter: RateLimit,
+    input: mpsc::Receiver<Vec<Item>>,
+    items: std::vec::IntoIter<Item>,
+    input_done: bool,
+    output: mpsc::UnboundedSender<Vec<DomainRecord>>,
+    rows: Vec<DomainRecord>,
+    rows_since: Option<Instant>,
+    rows_sent: u64,
+    tcp_slots: Arc<Semaphore>,
+    tcp_tx: mpsc::UnboundedSender<TcpResult>,
+    tcp_open: usize,
+    outbox: Vec<Vec<(SocketAddr, Vec<u8>)>>,
+    spare: Vec<Vec<u8>>,
+    blocked_socket: Option<usize>,
+}
+
 /// Run until the input is exhausted and every domain is finished.
 pub(crate) async fn run(
     cfg: LoopConfig,
-    mut core: ScanCore,
+    core: ScanCore,
     pool: UdpPool,
-    mut input: mpsc::Receiver<Item>,
-    output: mpsc::UnboundedSender<DomainRecord>,
+    input: mpsc::Receiver<Vec<Item>>,
+    output: mpsc::UnboundedSender<Vec<DomainRecord>>,
     counters: Arc<Counters>,
 ) -> Result<CoreStats, OutputClosed> {
-    let limiter = RateLimit::new(cfg.rate);
-    let tcp_slots = Arc::new(Semaphore::new(tcp::MAX_CONNECTIONS));
-    let (tcp_tx, mut tcp_rx) = mpsc::unbounded_channel::<(u64, Result<Vec<u8>, String>)>();
-    let mut tcp_open = 0usize;
-    let mut input_done = false;
-    let mut rows_sent = 0u64;
+    let (tcp_tx, mut tcp_rx) = mpsc::unbounded_channel::<TcpResult>();
+    let mut engine = Engine {
+        limiter: RateLimit::new(cfg.rate),
+        outbox: vec![Vec::new(); pool.len()],
+        cfg,
+        core,
+        pool,
+        counters,
+        input,
+        items: Vec::new().into_iter(),
+        input_done: false,
+        output,
+        rows: Vec::with_capacity(ROW_CHUNK),
+        rows_since: None,
+        rows_sent: 0,
+        tcp_slots: Arc::new(Semaphore::new(tcp::MAX_CONNECTIONS)),
+        tcp_tx,
+        tcp_open: 0,
+        spare: Vec::new(),
+        blocked_socket: None,
+    };
     let mut recv = RecvBatch::default();
-    let mut outbox: Vec<Vec<(SocketAddr, Vec<u8>)>> = vec![Vec::new(); pool.len()];
-    let mut spare: Vec<Vec<u8>> = Vec::new();
-    let mut blocked_socket: Option<usize> = None;
 
     loop {
         let now = Instant::now();
-        core.handle_timeout(now);
+        engine.core.handle_timeout(now);
+        engine.admit_buffered(now)?;
+        engine.spawn_tcp();
+        let rate_wait = engine.transmit(now);
+        engine.collect_rows(now)?;
 
-        // Admit domains while there is room.
-        let room = |core: &ScanCore, rows_sent: u64| {
-            core.active_domains() < cfg.concurrency
-                && rows_sent - counters.written.load(Relaxed) < WRITER_BACKLOG
-        };
-        while !input_done && room(&core, rows_sent) {
-            match input.try_recv() {
-                Ok(item) => admit(&mut core, item, now, &output, &mut rows_sent)?,
-                Err(mpsc::error::TryRecvError::Empty) => break,
-                Err(mpsc::error::TryRecvError::Disconnected) => input_done = true,
-            }
-        }
-
-        // Truncated answers go to TCP tasks.
-        while let Some(q) = core.poll_tcp() {
-            tcp_open += 1;
-            let (slots, tx, timeout) = (Arc::clone(&tcp_slots), tcp_tx.clone(), cfg.tcp_timeout);
-            tokio::spawn(async move {
-                let _permit = slots.acquire_owned().await;
-                let result = tcp::query(q.dest, &q.query, timeout).await.map_err(|e| format!("TCP: {e}"));
-                let _ = tx.send((q.token, result));
-            });
-        }
-
-        // Send what the core wants sent, within the rate and in-flight bounds.
-        let mut rate_wait = None;
-        if blocked_socket.is_none() {
-            loop {
-                let room = cfg.concurrency.saturating_sub(core.in_flight());
-                let want = core.queued().min(room).min(BATCH * pool.len());
-                if want == 0 {
-                    break;
-                }
-                let n = match limiter.take(want) {
-                    Ok(n) => n,
-                    Err(wait) => {
-                        rate_wait = Some(wait);
-                        break;
-                    }
-                };
-                for _ in 0..n {
-                    let mut buf = spare.pop().unwrap_or_default();
-                    match core.poll_transmit(now, &mut buf) {
-                        Some(t) => outbox[t.socket as usize].push((t.dest, buf)),
-                        None => break,
-                    }
-                }
-                if let Some(i) = flush(&pool, &mut outbox, &mut spare) {
-                    blocked_socket = Some(i);
-                    break;
-                }
-            }
-        }
-        counters.sent.store(core.stats().sent, Relaxed);
-
-        while let Some(row) = core.poll_completed() {
-            counters.done.fetch_add(1, Relaxed);
-            send_row(&output, row, &mut rows_sent)?;
-        }
-
-        if input_done && core.is_idle() && tcp_open == 0 {
-            return Ok(core.stats());
+        if engine.input_done && engine.items.len() == 0 && engine.core.is_idle() && engine.tcp_open == 0 {
+            engine.flush_rows()?;
+            return Ok(engine.core.stats());
         }
 
         // Sleep until something happens.
-        let mut wake = core.poll_timeout();
+        let mut wake = engine.core.poll_timeout();
+        let mut at = |t: Instant| wake = Some(wake.map_or(t, |w| w.min(t)));
         if let Some(wait) = rate_wait {
-            wake = Some(wake.map_or(now + wait, |w| w.min(now + wait)));
+            at(now + wait);
         }
-        let admit_now = !input_done && room(&core, rows_sent);
-        if !input_done && !admit_now && core.is_idle() {
+        if let Some(since) = engine.rows_since {
+            at(since + ROW_LINGER);
+        }
+        let want_input = !engine.input_done && engine.items.len() == 0 && engine.has_room();
+        if !engine.input_done && !engine.has_room() && engine.core.is_idle() {
             // Held back only by the writer: look again shortly.
-            wake = Some(now + Duration::from_millis(5));
+            at(now + Duration::from_millis(5));
         }
+        let blocked = engine.blocked_socket;
         tokio::select! {
             biased;
-            ready = pool.readable() => {
+            ready = engine.pool.readable() => {
                 let first = ready.map_err(|_| OutputClosed)?;
-                let now = Instant::now();
-                for k in 0..pool.len() {
-                    let i = (first + k) % pool.len();
-                    // Bounded per wake-up so timers and sends keep their turn.
-                    for _ in 0..16 {
-                        let n = pool.recv_batch(i, &mut recv).unwrap_or(0);
-                        for j in 0..n {
-                            if let Some((src, data)) = recv.get(j) {
-                                core.handle_datagram(i as u16, src, data, now);
-                            }
-                        }
-                        if n < BATCH {
-                            break;
-                        }
-                    }
-                }
-                counters.answers.store(core.stats().answers, Relaxed);
+                engine.receive(first, &mut recv);
             }
             Some((token, result)) = tcp_rx.recv() => {
-                tcp_open -= 1;
-                core.handle_tcp(token, result, Instant::now());
+                engine.tcp_open -= 1;
+                engine.core.handle_tcp(token, result, Instant::now());
             }
-            _ = async { pool.writable(blocked_socket.unwrap_or(0)).await }, if blocked_socket.is_some() => {
-                blocked_socket = None;
-                if let Some(i) = flush(&pool, &mut outbox, &mut spare) {
-                    blocked_socket = Some(i);
-                }
+            _ = async { engine.pool.writable(blocked.unwrap_or(0)).await }, if blocked.is_some() => {
+                engine.blocked_socket = engine.flush_outbox();
             }
-            item = input.recv(), if admit_now => match item {
-                Some(item) => admit(&mut core, item, Instant::now(), &output, &mut rows_sent)?,
-                None => input_done = true,
+            chunk = engine.input.recv(), if want_input => match chunk {
+                Some(chunk) => engine.items = chunk.into_iter(),
+                None => engine.input_done = true,
             },
             _ = sleep_until(wake), if wake.is_some() => {}
         }
-        counters.timeouts.store(core.stats().timeouts, Relaxed);
+        engine.counters.timeouts.store(engine.core.stats().timeouts, Relaxed);
     }
 }
 
@@ -174,56 +148,161 @@ async fn sleep_until(at: Option<Instant>) {
     }
 }
 
-/// The writer has gone away (it failed; its error is reported by the caller).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct OutputClosed;
+impl Engine {
+    fn has_room(&self) -> bool {
+        self.core.active_domains() < self.cfg.concurrency
+            && self.rows_sent - self.counters.written.load(Relaxed) < WRITER_BACKLOG
+    }
 
-fn admit(
-    core: &mut ScanCore,
-    item: Item,
-    now: Instant,
-    output: &mpsc::UnboundedSender<DomainRecord>,
-    rows_sent: &mut u64,
-) -> Result<(), OutputClosed> {
-    match item {
-        Item::Target(target) => core.admit(target, now),
-        Item::Invalid { input, rank, reason } => {
-            send_row(output, DomainRecord::invalid(input, rank, reason), rows_sent)?
+    /// Admit buffered items (then whole chunks already queued) while there
+    /// is room.
+    fn admit_buffered(&mut self, now: Instant) -> Result<(), OutputClosed> {
+        while self.has_room() {
+            let item = match self.items.next() {
+                Some(item) => item,
+                None if self.input_done => break,
+                None => match self.input.try_recv() {
+                    Ok(chunk) => {
+                        self.items = chunk.into_iter();
+                        continue;
+                    }
+                    Err(mpsc::error::TryRecvError::Empty) => break,
+                    Err(mpsc::error::TryRecvError::Disconnected) => {
+                        self.input_done = true;
+                        break;
+                    }
+                },
+            };
+            match item {
+                Item::Target(target) => self.core.admit(target, now),
+                Item::Invalid { input, rank, reason } => {
+                    self.push_row(DomainRecord::invalid(input, rank, reason), now)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Truncated answers go to TCP tasks.
+    fn spawn_tcp(&mut self) {
+        while let Some(q) = self.core.poll_tcp() {
+            self.tcp_open += 1;
+            let (slots, tx, timeout) =
+                (Arc::clone(&self.tcp_slots), self.tcp_tx.clone(), self.cfg.tcp_timeout);
+            tokio::spawn(async move {
+                let _permit = slots.acquire_owned().await;
+                let result = tcp::query(q.dest, &q.query, timeout).await.map_err(|e| format!("TCP: {e}"));
+                let _ = tx.send((q.token, result));
+            });
         }
     }
-    Ok(())
-}
 
-fn send_row(
-    output: &mpsc::UnboundedSender<DomainRecord>,
-    row: DomainRecord,
-    rows_sent: &mut u64,
-) -> Result<(), OutputClosed> {
-    *rows_sent += 1;
-    output.send(row).map_err(|_| OutputClosed)
-}
-
-/// Send every socket's queued datagrams. Returns the first socket whose
-/// buffer is full (its remaining datagrams stay queued, in order).
-fn flush(
-    pool: &UdpPool,
-    outbox: &mut [Vec<(SocketAddr, Vec<u8>)>],
-    spare: &mut Vec<Vec<u8>>,
-) -> Option<usize> {
-    let mut blocked = None;
-    for (i, queue) in outbox.iter_mut().enumerate() {
-        if queue.is_empty() {
-            continue;
+    /// Send what the core wants sent, within the rate and in-flight bounds.
+    /// Returns how long to wait for the rate limit, if it stopped us.
+    fn transmit(&mut self, now: Instant) -> Option<Duration> {
+        if self.blocked_socket.is_some() {
+            return None;
         }
-        let packets: Vec<(SocketAddr, &[u8])> = queue.iter().map(|(a, b)| (*a, b.as_slice())).collect();
-        // A send error other than a full buffer (e.g. no route) loses these
-        // datagrams; their attempts time out and are retried.
-        let sent = pool.send_batch(i, &packets).unwrap_or(packets.len());
-        drop(packets);
-        spare.extend(queue.drain(..sent).map(|(_, b)| b));
-        if !queue.is_empty() && blocked.is_none() {
-            blocked = Some(i);
+        let mut rate_wait = None;
+        loop {
+            let room = self.cfg.concurrency.saturating_sub(self.core.in_flight());
+            let want = self.core.queued().min(room).min(BATCH * self.pool.len());
+            if want == 0 {
+                break;
+            }
+            let n = match self.limiter.take(want) {
+                Ok(n) => n,
+                Err(wait) => {
+                    rate_wait = Some(wait);
+                    break;
+                }
+            };
+            for _ in 0..n {
+                let mut buf = self.spare.pop().unwrap_or_default();
+                match self.core.poll_transmit(now, &mut buf) {
+                    Some(t) => self.outbox[t.socket as usize].push((t.dest, buf)),
+                    None => break,
+                }
+            }
+            self.blocked_socket = self.flush_outbox();
+            if self.blocked_socket.is_some() {
+                break;
+            }
         }
+        self.counters.sent.store(self.core.stats().sent, Relaxed);
+        rate_wait
     }
-    blocked
+
+    /// Send every socket's queued datagrams. Returns the first socket whose
+    /// buffer is full (its remaining datagrams stay queued, in order).
+    fn flush_outbox(&mut self) -> Option<usize> {
+        let mut blocked = None;
+        for (i, queue) in self.outbox.iter_mut().enumerate() {
+            if queue.is_empty() {
+                continue;
+            }
+            let packets: Vec<(SocketAddr, &[u8])> = queue.iter().map(|(a, b)| (*a, b.as_slice())).collect();
+            // A send error other than a full buffer (e.g. no route) loses
+            // these datagrams; their attempts time out and are retried.
+            let sent = self.pool.send_batch(i, &packets).unwrap_or(packets.len());
+            drop(packets);
+            self.spare.extend(queue.drain(..sent).map(|(_, b)| b));
+            if !queue.is_empty() && blocked.is_none() {
+                blocked = Some(i);
+            }
+        }
+        blocked
+    }
+
+    /// Drain the sockets, starting with the one that woke us.
+    fn receive(&mut self, first: usize, recv: &mut RecvBatch) {
+        let now = Instant::now();
+        let sockets = self.pool.len();
+        for k in 0..sockets {
+            let i = (first + k) % sockets;
+            // Bounded per wake-up so timers and sends keep their turn.
+            for _ in 0..16 {
+                let n = self.pool.recv_batch(i, recv).unwrap_or(0);
+                for j in 0..n {
+                    if let Some((src, data)) = recv.get(j) {
+                        self.core.handle_datagram(i as u16, src, data, now);
+                    }
+                }
+                if n < BATCH {
+                    break;
+                }
+            }
+        }
+        self.counters.answers.store(self.core.stats().answers, Relaxed);
+    }
+
+    fn collect_rows(&mut self, now: Instant) -> Result<(), OutputClosed> {
+        while let Some(row) = self.core.poll_completed() {
+            self.counters.done.fetch_add(1, Relaxed);
+            self.push_row(row, now)?;
+        }
+        if self.rows_since.is_some_and(|t| now >= t + ROW_LINGER) {
+            self.flush_rows()?;
+        }
+        Ok(())
+    }
+
+    fn push_row(&mut self, row: DomainRecord, now: Instant) -> Result<(), OutputClosed> {
+        self.rows.push(row);
+        self.rows_sent += 1;
+        self.rows_since.get_or_insert(now);
+        if self.rows.len() >= ROW_CHUNK {
+            self.flush_rows()?;
+        }
+        Ok(())
+    }
+
+    fn flush_rows(&mut self) -> Result<(), OutputClosed> {
+        self.rows_since = None;
+        if self.rows.is_empty() {
+            return Ok(());
+        }
+        let chunk = std::mem::replace(&mut self.rows, Vec::with_capacity(ROW_CHUNK));
+        self.output.send(chunk).map_err(|_| OutputClosed)
+    }
 }
