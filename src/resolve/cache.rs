@@ -13,13 +13,19 @@ use rustc_hash::FxHashMap;
 
 use super::Outcome;
 
-type Key = (Box<str>, u16);
+/// Per host, the outcomes of its A and AAAA lookups: keyed by name alone,
+/// so a lookup needs no allocation.
+type Entry = [Option<Arc<Outcome>>; 2];
+
+fn slot(qtype: u16) -> usize {
+    usize::from(qtype != crate::dns::wire::rtype::A)
+}
 
 /// See the module docs.
 #[derive(Debug)]
 pub struct HostCache {
-    young: FxHashMap<Key, Arc<Outcome>>,
-    old: FxHashMap<Key, Arc<Outcome>>,
+    young: FxHashMap<Box<str>, Entry>,
+    old: FxHashMap<Box<str>, Entry>,
     generation_size: usize,
 }
 
@@ -33,30 +39,36 @@ impl HostCache {
         }
     }
 
-    /// The outcome for `(name, qtype)`, if kept.
+    /// The outcome for `(name, qtype)` (A or AAAA), if kept.
     pub fn get(&mut self, name: &str, qtype: u16) -> Option<Arc<Outcome>> {
-        let key: Key = (name.into(), qtype);
-        if let Some(o) = self.young.get(&key) {
-            return Some(Arc::clone(o));
+        if let Some(entry) = self.young.get(name) {
+            return entry[slot(qtype)].clone();
         }
-        let o = self.old.remove(&key)?;
-        self.insert_key(key, Arc::clone(&o));
-        Some(o)
+        let (key, entry) = self.old.remove_entry(name)?;
+        let found = entry[slot(qtype)].clone();
+        self.insert_entry(key, entry);
+        found
     }
 
-    /// Keep an outcome.
+    /// Keep an A or AAAA outcome.
     pub fn insert(&mut self, name: &str, qtype: u16, outcome: Arc<Outcome>) {
-        self.insert_key((name.into(), qtype), outcome);
+        if let Some(entry) = self.young.get_mut(name) {
+            entry[slot(qtype)] = Some(outcome);
+            return;
+        }
+        let mut entry = self.old.remove(name).unwrap_or_default();
+        entry[slot(qtype)] = Some(outcome);
+        self.insert_entry(name.into(), entry);
     }
 
-    fn insert_key(&mut self, key: Key, outcome: Arc<Outcome>) {
+    fn insert_entry(&mut self, key: Box<str>, entry: Entry) {
         if self.young.len() >= self.generation_size {
             self.old = std::mem::take(&mut self.young);
         }
-        self.young.insert(key, outcome);
+        self.young.insert(key, entry);
     }
 
-    /// Entries kept.
+    /// Hosts kept.
     pub fn len(&self) -> usize {
         self.young.len() + self.old.len()
     }
@@ -85,6 +97,8 @@ mod tests {
     fn bounded_and_hot_entries_survive() {
         let mut cache = HostCache::new(100);
         cache.insert("hot.example", 1, outcome());
+        cache.insert("hot.example", 28, outcome());
+        assert_eq!(cache.len(), 1, "A and AAAA of a host share an entry");
         for i in 0..10_000 {
             cache.insert(&format!("mail.d{i}.example"), 1, outcome());
             if i % 10 == 0 {
@@ -94,6 +108,7 @@ mod tests {
         }
         assert!(cache.get("mail.d0.example", 1).is_none());
         assert!(cache.get("mail.d9999.example", 1).is_some());
-        assert!(cache.get("hot.example", 28).is_none(), "type is part of the key");
+        assert!(cache.get("hot.example", 28).is_some());
+        assert!(cache.get("mail.d9999.example", 28).is_none(), "type is part of the key");
     }
 }
