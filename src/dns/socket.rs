@@ -26,6 +26,7 @@ const SEND_BUFFER: usize = 4 << 20;
 pub struct UdpPool {
     sockets: Vec<UdpSocket>,
     dual_stack: bool,
+    connected: bool,
 }
 
 impl UdpPool {
@@ -50,9 +51,21 @@ impl UdpPool {
             let _ = socket.set_send_buffer_size(SEND_BUFFER);
             socket.set_nonblocking(true)?;
             socket.bind(&local.into())?;
+            if let [only] = resolvers {
+                // With one resolver the sockets are connected to it: the
+                // kernel then skips a route lookup per datagram and drops
+                // datagrams from any other source before we see them.
+                let peer = match only {
+                    SocketAddr::V4(v4) if dual_stack => {
+                        SocketAddr::new(v4.ip().to_ipv6_mapped().into(), v4.port())
+                    }
+                    other => *other,
+                };
+                socket.connect(&peer.into())?;
+            }
             sockets.push(UdpSocket::from_std(socket.into())?);
         }
-        Ok(Self { sockets, dual_stack })
+        Ok(Self { sockets, dual_stack, connected: resolvers.len() == 1 })
     }
 
     /// Number of sockets.
@@ -95,11 +108,11 @@ impl UdpPool {
             // writable after its reactor has polled it once. On EAGAIN the
             // same call through `try_io` clears tokio's readiness, so that
             // `writable()` then really waits.
-            let direct = sendmmsg(socket.as_raw_fd(), chunk, self.dual_stack);
+            let direct = sendmmsg(socket.as_raw_fd(), chunk, self.dual_stack, self.connected);
             let result = match direct {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    socket.try_io(Interest::WRITABLE, || sendmmsg(socket.as_raw_fd(), chunk, self.dual_stack))
-                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => socket.try_io(Interest::WRITABLE, || {
+                    sendmmsg(socket.as_raw_fd(), chunk, self.dual_stack, self.connected)
+                }),
                 other => other,
             };
             match result {
@@ -200,7 +213,12 @@ fn recvmmsg(fd: i32, batch: &mut RecvBatch) -> io::Result<usize> {
     }
 }
 
-fn sendmmsg(fd: i32, packets: &[(SocketAddr, &[u8])], dual_stack: bool) -> io::Result<usize> {
+fn sendmmsg(
+    fd: i32,
+    packets: &[(SocketAddr, &[u8])],
+    dual_stack: bool,
+    connected: bool,
+) -> io::Result<usize> {
     let n = packets.len().min(BATCH);
     // SAFETY: as in recvmmsg; the payload slices are only read by the kernel.
     unsafe {
@@ -211,8 +229,10 @@ fn sendmmsg(fd: i32, packets: &[(SocketAddr, &[u8])], dual_stack: bool) -> io::R
         for (i, (dest, payload)) in packets[..n].iter().enumerate() {
             lens[i] = to_sockaddr(*dest, dual_stack, &mut addrs[i]);
             iovs[i] = libc::iovec { iov_base: payload.as_ptr() as *mut libc::c_void, iov_len: payload.len() };
-            hdrs[i].msg_hdr.msg_name = (&mut addrs[i] as *mut libc::sockaddr_storage).cast();
-            hdrs[i].msg_hdr.msg_namelen = lens[i];
+            if !connected {
+                hdrs[i].msg_hdr.msg_name = (&mut addrs[i] as *mut libc::sockaddr_storage).cast();
+                hdrs[i].msg_hdr.msg_namelen = lens[i];
+            }
             hdrs[i].msg_hdr.msg_iov = &mut iovs[i];
             hdrs[i].msg_hdr.msg_iovlen = 1;
         }

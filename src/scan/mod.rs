@@ -58,7 +58,7 @@ impl Default for ScanConfig {
             retries: 2,
             mx_only: false,
             sockets: 4,
-            cache_capacity: 200_000,
+            cache_capacity: 65_536,
         }
     }
 }
