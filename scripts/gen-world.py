@@ -12,11 +12,13 @@ Writes into DIR:
                       blank lines, uppercase, trailing dots, IDN, duplicates and invalid lines)
   input.txt           a plain one-name-per-line list of ~200 of the same domains
   truth.jsonl         one expected output row per row the scan of input.csv must write
-  world.json          the seed, the number of rows per case and per finding
+  world.json          the seed, the number of rows per case, per finding and per provider
 
 The expected rows follow the semantics agreed with the scanner (see tests/integration): the
 truth is computed from the records written here by a small model of what Unbound answers, and
-the findings by the rules of ../shared/spec/findings.md, not labelled by hand.
+the findings by the rules of ../shared/spec/findings.md, not labelled by hand. The analysis
+columns (providers, org domains, self_hosted) use PROVIDERS below, a subset of the project's
+data/providers.toml, and a Public Suffix List reduced to the suffixes this world uses.
 Deterministic for a given seed and N. Standard library only.
 """
 import argparse
@@ -28,8 +30,9 @@ import json
 import os
 import random
 
-SERVED_TLDS = ["com", "net", "org", "de", "uk", "io", "fr", "nl", "es"]
+LISTED_TLDS = ["com", "net", "org", "de", "uk", "io", "fr", "nl", "es"]  # where listed domains live
 TLD_WEIGHTS = [45, 8, 8, 10, 6, 4, 5, 5, 4]
+SERVED_TLDS = LISTED_TLDS + ["eu", "microsoft"]  # Knot serves these (eu: zoho.eu; microsoft: mx.microsoft)
 IDN_TLDS = ["com", "de", "fr", "es"]
 UNSERVED_TLDS = ["xyz", "top", "shop"]  # Knot answers REFUSED -> Unbound SERVFAIL
 DOMAIN_TIMEOUT_ZONES = ["lame-dns-1.com", "lame-dns-2.org", "lame-dns-3.net"]
@@ -37,6 +40,38 @@ MX_TIMEOUT_ZONE = "lame-mx.net"
 TIMEOUT_ZONES = DOMAIN_TIMEOUT_ZONES + [MX_TIMEOUT_ZONE]
 
 FAILURES = ("servfail", "refused", "timeout")
+# The providers this world uses: id -> (category, hostname suffixes). All are in the project's
+# data/providers.toml with these ids and categories (it has more; this world uses no host under them).
+PROVIDERS = {
+    "google": ("mailbox", ["aspmx.l.google.com", "googlemail.com", "google.com"]),
+    "microsoft": ("mailbox", ["mail.protection.outlook.com", "mx.microsoft"]),
+    "zoho": ("mailbox", ["zoho.com", "zoho.eu"]),
+    "yandex": ("mailbox", ["yandex.net"]),
+    "fastmail": ("mailbox", ["messagingengine.com"]),
+    "proofpoint": ("gateway", ["pphosted.com", "ppe-hosted.com"]),
+    "mimecast": ("gateway", ["mimecast.com"]),
+    "cisco": ("gateway", ["iphmx.com"]),
+    "barracuda": ("gateway", ["barracudanetworks.com"]),
+    "broadcom": ("gateway", ["messagelabs.com"]),
+    "ovh": ("hosting", ["ovh.net"]),
+    "godaddy": ("hosting", ["secureserver.net"]),
+    "ionos": ("hosting", ["kundenserver.de"]),
+    "namecheap": ("hosting", ["registrar-servers.com"]),
+    "cloudflare": ("forwarding", ["mx.cloudflare.net"]),
+    "improvmx": ("forwarding", ["improvmx.com"]),
+    "pobox": ("forwarding", ["pobox.com"]),
+}
+SUFFIXES = sorted(((sfx, pid) for pid, (_, sfxs) in PROVIDERS.items() for sfx in sfxs), key=lambda x: -len(x[0]))
+# Public suffixes of more than one label that names in this world end with (every other name's
+# registrable domain is its last two labels: the world has no other multi-label public suffix).
+# cloudflare.net is in the list's private section (in current copies, e.g. the one the psl crate
+# embeds; Debian's older copy lacks it): the org domain of route1.mx.cloudflare.net is mx.cloudflare.net.
+MULTI_LABEL_SUFFIXES = ("co.uk", "cloudflare.net")
+# Names that look like a provider's but are not on a label boundary (or are under another domain)
+LOOKALIKES = ["mx.google.com.evil-example.com", "aspmx.l.google.com.evil-example.com", "mx1.mypphosted.com",
+              "mx.notmimecast.com", "aspmx-l-google.com", "mail-protection-outlook.com",
+              "mx.outlook.com.phish-example.net", "smtp.iphmx.com.evil-example.org", "googlemail.com.example-mail.de",
+              "mx1.improvmx.com-relay.net", "eu-smtp-inbound-1.mimecast.com.mailfilter-example.nl"]
 PRIVATE_NETS = [ipaddress.ip_network(n) for n in (
     "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16", "0.0.0.0/8",
     "192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24",
@@ -233,12 +268,64 @@ def mx_findings(domain, mx, mx_only):
     return f
 
 
+@functools.cache
+def provider_of(host):
+    """(provider id, category) of an exchange: the longest matching suffix on a label boundary."""
+    for sfx, pid in SUFFIXES:  # longest first
+        if host == sfx or host.endswith("." + sfx):
+            return pid, PROVIDERS[pid][0]
+    return None, None
+
+
+@functools.cache
+def org_domain(name):
+    """Registrable domain (PSL) of a name; None for the null MX, IP literals and localhost."""
+    if name == "." or name == "localhost" or is_ip_literal(name):
+        return None
+    labels = name.split(".")
+    n = 3 if any(name.endswith("." + s) for s in MULTI_LABEL_SUFFIXES) else 2
+    return ".".join(labels[-n:]) if len(labels) >= n else None
+
+
+NO_ANALYSIS = {"provider": None, "provider_category": None, "providers": [], "self_hosted": False}
+
+
+def analyse(world, domain, row):
+    """Fill the analysis columns of an ok row (mx elements too); return (findings, mx-only findings)."""
+    mx = row["mx"]
+    for m in mx:
+        ex = m["exchange"]
+        m["provider"], m["category"] = (None, None) if ex == "." else provider_of(ex)
+        m["org_domain"] = org_domain(ex)
+    tier1 = collections.Counter(m["provider"] for m in mx if m["tier"] == 1 and m["provider"])
+    provider = min(tier1, key=lambda p: (-tier1[p], p)) if tier1 else None
+    real = [m for m in mx if m["exchange"] != "."]
+    own = org_domain(domain)
+    row.update(provider=provider, provider_category=PROVIDERS[provider][0] if provider else None,
+               providers=list(dict.fromkeys(m["provider"] for m in mx if m["provider"])),
+               self_hosted=bool(real) and all(m["org_domain"] == own for m in real))
+    both = set()
+    if len({m["provider"] for m in mx if m["category"] == "mailbox"}) >= 2:
+        both.add("mixed_providers")
+    if row["provider_category"] == "gateway" and any(m["tier"] > 1 and m["category"] != "gateway" for m in real):
+        both.add("gateway_bypass")
+    if len({m["exchange"] for m in real}) == 1:
+        both.add("single_mx")
+    full = set(both)
+    if any(m["address_status"] == "nxdomain" and m["org_domain"]
+           and world.lookup(m["org_domain"], "SOA")[0] == "nxdomain" for m in real):
+        full.add("dangling_mx")
+    if real and len({a for m in real for a in m["ipv4"] + m["ipv6"]}) == 1:
+        full.add("single_address")
+    return full, both
+
+
 def expected_row(world, domain, case):
     """The row a full scan writes for a valid, normalised domain."""
     status, records, dcname = world.lookup(domain, "MX")
     # Unbound may give up on a dead server with SERVFAIL before the scanner's own timeout
     row = {"domain": domain, "case": case, "status": status, "status_alt": ["servfail"] if status == "timeout" else [],
-           "domain_cname": dcname, "null_mx": False, "implicit_mx": False, "mx": []}
+           "domain_cname": dcname, "null_mx": False, "implicit_mx": False, "mx": [], **NO_ANALYSIS}
     base = {"domain_is_cname"} if dcname else set()
     if status != "ok":
         row["findings"] = row["findings_mx_only"] = sorted(base)
@@ -249,7 +336,8 @@ def expected_row(world, domain, case):
         row["mx"].append({"preference": pref, "exchange": ex, "tier": prefs.index(pref) + 1,
                           **resolve_exchange(world, ex)})
     row["null_mx"] = any(m["exchange"] == "." for m in row["mx"])
-    findings = base | mx_findings(domain, row["mx"], mx_only=False)
+    analysis_full, analysis_mx_only = analyse(world, domain, row)
+    findings = base | mx_findings(domain, row["mx"], mx_only=False) | analysis_full
     if not records:
         sa, v4, _ = world.lookup(domain, "A")
         s6, v6, _ = world.lookup(domain, "AAAA")
@@ -260,7 +348,7 @@ def expected_row(world, domain, case):
             findings.add("no_mx")
     row["findings"] = sorted(findings)
     mx_only = [{**m, "ipv4": [], "ipv6": [], "cname": None, "address_status": "skipped"} for m in row["mx"]]
-    row["findings_mx_only"] = sorted(base | mx_findings(domain, mx_only, mx_only=True))
+    row["findings_mx_only"] = sorted(base | mx_findings(domain, mx_only, mx_only=True) | analysis_mx_only)
     return row
 
 
@@ -268,20 +356,30 @@ def expected_row(world, domain, case):
 
 GOOGLE = [(1, "aspmx.l.google.com"), (5, "alt1.aspmx.l.google.com"), (5, "alt2.aspmx.l.google.com"),
           (10, "alt3.aspmx.l.google.com"), (10, "alt4.aspmx.l.google.com")]
-PROVIDER_SETS = {
+PROVIDER_SETS = {  # shared by many domains; every category is here
     "zoho": [(10, "mx.zoho.com"), (20, "mx2.zoho.com"), (50, "mx3.zoho.com")],
+    "zoho_eu": [(10, "mx.zoho.eu"), (20, "mx2.zoho.eu"), (50, "mx3.zoho.eu")],
     "ovh": [(1, "mx1.mail.ovh.net"), (5, "mx2.mail.ovh.net"), (100, "mx3.mail.ovh.net")],
     "mimecast_eu": [(10, "eu-smtp-inbound-1.mimecast.com"), (10, "eu-smtp-inbound-2.mimecast.com")],
     "mimecast_us": [(10, "us-smtp-inbound-1.mimecast.com"), (10, "us-smtp-inbound-2.mimecast.com")],
-    "ionos": [(10, "mx00.ionos.de"), (10, "mx01.ionos.de")],
+    "ionos": [(10, "mx00.kundenserver.de"), (10, "mx01.kundenserver.de")],
     "godaddy": [(0, "smtp.secureserver.net"), (10, "mailstore1.secureserver.net")],
+    "namecheap": [(10, "eforward1.registrar-servers.com"), (10, "eforward2.registrar-servers.com"),
+                  (10, "eforward3.registrar-servers.com"), (15, "eforward4.registrar-servers.com"),
+                  (20, "eforward5.registrar-servers.com")],
     "yandex": [(10, "mx.yandex.net")],
     "fastmail": [(10, "in1-smtp.messagingengine.com"), (20, "in2-smtp.messagingengine.com")],
     "cloudflare": [(13, "route1.mx.cloudflare.net"), (37, "route2.mx.cloudflare.net"),
                    (86, "route3.mx.cloudflare.net")],
     "improvmx": [(10, "mx1.improvmx.com"), (20, "mx2.improvmx.com")],
+    "pobox": [(10, "mx-1.pobox.com"), (10, "mx-2.pobox.com"), (20, "mx-3.pobox.com")],
     "google_single": [(1, "smtp.google.com")],
+    "google_legacy": [(1, "aspmx.l.google.com"), (5, "alt1.aspmx.l.google.com"), (5, "alt2.aspmx.l.google.com"),
+                      (10, "aspmx2.googlemail.com"), (10, "aspmx3.googlemail.com")],
+    "broadcom": [(10, "cluster1.eu.messagelabs.com"), (20, "cluster1a.eu.messagelabs.com")],
+    "proofpoint_essentials": [(10, "mx1-us1.ppe-hosted.com"), (10, "mx2-us1.ppe-hosted.com")],
 }
+GATEWAYS = ("proofpoint", "mimecast", "cisco", "barracuda", "broadcom")
 PRIVATE_SAMPLES = [("A", "10.0.0.25"), ("A", "172.16.5.4"), ("A", "172.31.255.1"), ("A", "192.168.1.10"),
                    ("A", "100.64.0.7"), ("A", "100.127.3.3"), ("A", "169.254.10.1"), ("A", "0.1.2.3"),
                    ("A", "192.0.2.25"), ("A", "198.51.100.25"), ("A", "203.0.113.25"),
@@ -306,8 +404,12 @@ class Builder:
         w.add("smtp.google.com", "AAAA", "2a00:1450:4010:c09::1b")
         for name, hosts in PROVIDER_SETS.items():
             for _, h in hosts:
-                w.host(h, v4=2, v6=1 if name in ("fastmail", "cloudflare", "google_single") else 0)
+                w.host(h, v4=2, v6=1 if name in ("fastmail", "cloudflare", "google_single", "pobox") else 0)
+        for h in LOOKALIKES:
+            w.host(h, v4=1)
         self.pphosted = [f"{self.rng.randint(100000, 999999):08d}" for _ in range(300)]
+        self.iphmx = [f"hc{self.rng.randint(100, 9999)}-{self.rng.randint(1, 99)}" for _ in range(100)]
+        self.barracuda = [f"d{self.rng.randint(100000, 999999)}" for _ in range(100)]
         self.hosters = [w.new_name(self.rng.choice(["net", "com", "de"]), prefix="host") for _ in range(300)]
         for h in self.hosters:
             w.host(f"mx1.{h}", v4=1)
@@ -315,6 +417,8 @@ class Builder:
             w.add(h, "A", w.public_v4())
         self.dead_hosts = [w.new_name("com", prefix="gone") for _ in range(40)]  # never in a zone
         self.timeouts = 0
+        self.dangling = 0
+        self.aliases = 0
 
     def healthy_set(self):
         """A healthy MX set from a shared provider or hoster (for backups and CNAME targets)."""
@@ -325,6 +429,49 @@ class Builder:
             return list(self.rng.choice(list(PROVIDER_SETS.values())))
         h = self.rng.choice(self.hosters)
         return [(10, f"mx1.{h}"), (20, f"mx2.{h}")]
+
+    def ms_host(self, d, modern=None):
+        """The Microsoft 365 exchange of d: <d>.mail.protection.outlook.com or <d>.<x>-v1.mx.microsoft."""
+        if modern is None:
+            modern = self.rng.random() < 0.3
+        label = d.replace(".", "-")
+        h = f"{label}.{self.rng.choice('lop')}-v1.mx.microsoft" if modern else f"{label}.mail.protection.outlook.com"
+        if not self.w.has(h):
+            self.w.add(h, "A", f"52.101.{self.rng.randint(0, 255)}.{self.rng.randint(1, 254)}")
+            self.w.add(h, "A", f"52.101.{self.rng.randint(0, 255)}.{self.rng.randint(1, 254)}")
+        return h
+
+    def gateway_hosts(self, gw):
+        """Two exchanges of a gateway customer (per-customer names where the service uses them)."""
+        if gw == "proofpoint":
+            if self.rng.random() < 0.2:
+                return [h for _, h in PROVIDER_SETS["proofpoint_essentials"]]
+            cid = self.rng.choice(self.pphosted)
+            hosts = [f"mx0a-{cid}.pphosted.com", f"mx0b-{cid}.pphosted.com"]
+        elif gw == "mimecast":
+            return [h for _, h in PROVIDER_SETS[self.rng.choice(["mimecast_eu", "mimecast_us"])]]
+        elif gw == "cisco":
+            c = self.rng.choice(self.iphmx)
+            hosts = [f"mx1.{c}.iphmx.com", f"mx2.{c}.iphmx.com"]
+        elif gw == "barracuda":
+            c = self.rng.choice(self.barracuda)
+            hosts = [f"{c}.a.ess.barracudanetworks.com", f"{c}.b.ess.barracudanetworks.com"]
+        else:
+            return [h for _, h in PROVIDER_SETS["broadcom"]]
+        for h in hosts:
+            self.w.host(h, v4=1)
+        return hosts
+
+    def one_host_of(self, pid, d):
+        """One exchange of provider pid (for domains that mix providers)."""
+        if pid == "google":
+            return self.rng.choice([h for _, h in GOOGLE] + ["smtp.google.com", "aspmx2.googlemail.com"])
+        if pid == "microsoft":
+            return self.ms_host(d)
+        if pid in GATEWAYS:
+            return self.rng.choice(self.gateway_hosts(pid))
+        sets = [v for k, v in PROVIDER_SETS.items() if provider_of(v[0][1])[0] == pid]
+        return self.rng.choice(self.rng.choice(sets))[1]
 
     def mx(self, d, records):
         for pref, ex in records:
@@ -341,18 +488,11 @@ class Builder:
         self.w.add(d, "TXT", "v=spf1 include:_spf.google.com ~all")
 
     def case_microsoft(self, d):
-        h = d.replace(".", "-") + ".mail.protection.outlook.com"
-        if not self.w.has(h):
-            self.w.add(h, "A", f"52.101.{self.rng.randint(0, 255)}.{self.rng.randint(1, 254)}")
-            self.w.add(h, "A", f"52.101.{self.rng.randint(0, 255)}.{self.rng.randint(1, 254)}")
-        self.mx(d, [(0, h)])
+        self.mx(d, [(0, self.ms_host(d))])
         self.web(d)
 
     def case_proofpoint(self, d):
-        cid = self.rng.choice(self.pphosted)
-        hosts = [f"mx0a-{cid}.pphosted.com", f"mx0b-{cid}.pphosted.com"]
-        for h in hosts:
-            self.w.host(h, v4=1)
+        hosts = self.gateway_hosts("proofpoint")
         self.mx(d, [(10, hosts[0]), (10, hosts[1])])
 
     def case_provider(self, d):
@@ -384,6 +524,167 @@ class Builder:
         pool += [self.w.host(f"mx{i}.{d}", v4=1, v6=i % 2) for i in range(1, 3)]
         hosts = self.rng.sample(pool, n)
         self.mx(d, [(prefs[i] if i < len(prefs) else self.rng.choice(prefs), h) for i, h in enumerate(hosts)])
+
+    # providers and topology (the analysis stage) ------------------------------------
+    def case_mixed_mailbox_tier1(self, d):
+        """Two mailbox providers share tier 1 (the one with more tier-1 exchanges wins, then by id)."""
+        r = self.rng.random()
+        if r < 0.35:
+            self.mx(d, [(10, "aspmx.l.google.com"), (10, self.ms_host(d))])  # 1:1, google by id
+        elif r < 0.55:
+            self.mx(d, [(0, self.ms_host(d, modern=False)), (0, self.ms_host(d, modern=True)),
+                        (0, "aspmx.l.google.com")])  # 2:1 microsoft
+        elif r < 0.75:
+            self.mx(d, [(10, "mx.zoho.com"), (10, "mx2.zoho.com"), (10, "alt1.aspmx.l.google.com"),
+                        (20, "mx3.zoho.com")])  # 2:1 zoho
+        else:
+            self.mx(d, [(10, "mx.yandex.net"), (10, "in1-smtp.messagingengine.com"),
+                        (20, "in2-smtp.messagingengine.com")])  # 1:1, fastmail by id
+        self.web(d)
+
+    def case_mixed_mailbox_split(self, d):
+        """A migration half done: one mailbox provider at tier 1, another at a later tier."""
+        r = self.rng.random()
+        if r < 0.4:
+            self.mx(d, list(GOOGLE) + [(20, self.ms_host(d))])
+        elif r < 0.7:
+            self.mx(d, [(0, self.ms_host(d))] + [(p + 10, h) for p, h in GOOGLE[:3]])
+        elif r < 0.85:
+            self.mx(d, [(10, "mx.zoho.eu"), (20, "mx2.zoho.eu"), (30, "aspmx.l.google.com")])
+        else:
+            self.mx(d, [(5, "in1-smtp.messagingengine.com"), (50, "mx.yandex.net")])
+        self.web(d)
+
+    def backup_outside_gateway(self, d):
+        """A later-tier exchange that is not a gateway's: own host, mailbox, hoster or hosting provider."""
+        r = self.rng.random()
+        if r < 0.35:
+            return self.w.host(f"backup.{d}", v4=1)
+        if r < 0.6:
+            return self.rng.choice(["aspmx.l.google.com", "alt1.aspmx.l.google.com", self.ms_host(d)])
+        if r < 0.8:
+            return f"mx2.{self.rng.choice(self.hosters)}"
+        return self.rng.choice(["mx1.mail.ovh.net", "smtp.secureserver.net", "route1.mx.cloudflare.net"])
+
+    def case_gateway_bypass(self, d):
+        """A gateway holds tier 1; a later tier skips the filter."""
+        hosts = self.gateway_hosts(self.rng.choice(GATEWAYS))
+        prefs = [10, 10] if self.rng.random() < 0.5 else [10, 20]
+        records = list(zip(prefs, hosts)) + [(100, self.backup_outside_gateway(d))]
+        if self.rng.random() < 0.2:  # and a second one
+            records.append((200, self.w.host(f"mx9.{d}", v4=1)))
+        self.mx(d, records)
+
+    def case_gateway_ok(self, d):
+        """A gateway at every tier (one gateway, or one behind another)."""
+        gws = self.rng.sample(GATEWAYS, 2)
+        hosts = self.gateway_hosts(gws[0])
+        r = self.rng.random()
+        if r < 0.4:
+            self.mx(d, [(10, hosts[0]), (20, hosts[1])])
+        elif r < 0.7:
+            self.mx(d, [(10, hosts[0]), (10, hosts[1])] + [(20, h) for h in self.gateway_hosts(gws[1])])
+        else:
+            self.mx(d, [(10, hosts[0]), (10, hosts[1]), (30, self.gateway_hosts(gws[0])[0])])
+
+    def case_gateway_shared_tier1(self, d):
+        """A gateway and an own host share tier 1: the gateway is the provider, and only a later tier
+        counts for gateway_bypass (none here)."""
+        hosts = self.gateway_hosts(self.rng.choice(GATEWAYS))
+        self.mx(d, [(10, hosts[0]), (10, self.w.host(f"mail.{d}", v4=1))]
+                + ([(20, hosts[1])] if self.rng.random() < 0.5 else []))
+
+    def case_tier1_unknown(self, d):
+        """Tier 1 has no provider (own host, unknown hoster, look-alike): provider null, whatever
+        later tiers hold (mostly Google)."""
+        r = self.rng.random()
+        if r < 0.5:
+            first = [(5, self.w.host(f"mail.{d}", v4=1, v6=self.rng.randint(0, 1)))]
+        elif r < 0.8:
+            first = [(5, f"mx1.{self.rng.choice(self.hosters)}")]
+        else:
+            first = [(5, self.rng.choice(LOOKALIKES))]
+        if self.rng.random() < 0.7:
+            later = [(p + 10, h) for p, h in GOOGLE]
+        else:
+            hosts = self.gateway_hosts(self.rng.choice(GATEWAYS))
+            later = [(20, hosts[0]), (30, self.rng.choice(["mx1.improvmx.com", "mx-1.pobox.com", "mx.zoho.com"]))]
+        self.mx(d, first + later)
+
+    TIE_HOSTS = ("google", "microsoft", "zoho", "yandex", "fastmail", "proofpoint", "mimecast", "cisco",
+                 "barracuda", "broadcom", "ovh", "godaddy", "ionos", "namecheap", "cloudflare", "improvmx", "pobox")
+
+    def case_tie_tier1(self, d):
+        """Tier 1 holds one exchange each of two providers (the smaller id wins), sometimes with an
+        unknown host beside them, or a third provider twice (more exchanges win)."""
+        a, b = self.rng.sample(self.TIE_HOSTS, 2)
+        records = [(10, self.one_host_of(a, d)), (10, self.one_host_of(b, d))]
+        r = self.rng.random()
+        if r < 0.25:
+            records.append((10, self.w.host(f"mx.{d}", v4=1)))
+        elif r < 0.4:
+            c = self.rng.choice([p for p in ("zoho", "namecheap", "pobox") if p not in (a, b)])
+            hosts = {"zoho": ["mx.zoho.com", "mx.zoho.eu"], "pobox": ["mx-1.pobox.com", "mx-2.pobox.com"],
+                     "namecheap": ["eforward1.registrar-servers.com", "eforward3.registrar-servers.com"]}[c]
+            records += [(10, h) for h in hosts]
+        if self.rng.random() < 0.3:
+            records.append((50, self.rng.choice(["mx2.improvmx.com", f"mx2.{self.rng.choice(self.hosters)}"])))
+        self.mx(d, records)
+
+    def case_dangling(self, d):
+        """An exchange under a registrable domain that does not exist (anyone may register it)."""
+        self.dangling += 1
+        n = self.dangling
+        tld = ["com", "net", "org", "de", "io", "co.uk", "nl", "fr"][n % 8]
+        org = f"gone-{n}.{tld}"
+        r = self.rng.random()
+        if r < 0.3:
+            self.mx(d, [(10, f"mx.{org}")])  # the only exchange
+        elif r < 0.45:
+            self.mx(d, [(10, org)])  # the registrable name itself
+        elif r < 0.6:
+            self.mx(d, [(10, f"mx1.{org}"), (20, f"mx2.{org}")])
+        elif r < 0.8:
+            self.mx(d, [(10, self.w.host(f"mail.{d}", v4=1)), (20, f"mx.{org}")])  # a dangling backup
+        else:
+            self.mx(d, list(GOOGLE[:3]) + [(50, f"mail.{org}")])
+
+    def case_dangling_contrast(self, d):
+        """An NXDOMAIN exchange under a registrable domain that exists: mx_unresolvable only."""
+        r = self.rng.random()
+        if r < 0.5:
+            ex = f"missing.{self.rng.choice(self.hosters)}"
+        else:  # the registrable domain exists only as an empty non-terminal (www.<org> has records)
+            org = self.w.new_name(self.rng.choice(["com", "net", "de"]), prefix="parent")
+            self.w.add(f"www.{org}", "A", self.w.public_v4())
+            ex = f"mx.{org}"
+        self.mx(d, [(10, ex)] + ([(20, self.w.host(f"mx2.{d}", v4=1))] if self.rng.random() < 0.4 else []))
+
+    def case_single_address(self, d):
+        """Two or three exchange names, one IP address between them."""
+        addr = self.w.public_v4()
+        names = [f"mx{i}.{d}" for i in range(1, self.rng.randint(2, 3) + 1)]
+        for h in names:
+            self.w.add(h, "A", addr)
+        prefs = [10] * len(names) if self.rng.random() < 0.4 else [10 * (i + 1) for i in range(len(names))]
+        self.mx(d, list(zip(prefs, names)))
+        self.web(d)
+
+    def case_lookalike(self, d):
+        """Names that contain a provider's suffix but not on a label boundary: no provider."""
+        hosts = self.rng.sample(LOOKALIKES, self.rng.randint(1, 2))
+        self.mx(d, [(10 * (i + 1), h) for i, h in enumerate(hosts)]
+                + ([(50, self.w.host(f"mx.{d}", v4=1))] if self.rng.random() < 0.3 else []))
+
+    def case_cname_self_hosted(self, d):
+        """The domain is an alias: self_hosted compares exchanges with the listed domain, not the target."""
+        target = self.w.new_name(self.rng.choice(LISTED_TLDS))
+        self.w.add(d, "CNAME", target)
+        self.aliases += 1
+        if self.aliases % 2:
+            self.mx(target, [(10, self.w.host(f"mail.{d}", v4=1))])  # self-hosted
+        else:
+            self.mx(target, [(10, self.w.host(f"mail.{target}", v4=1))])  # not: the target's own host
 
     def case_public_boundary(self, d):
         h = f"mail.{d}"
@@ -424,21 +725,21 @@ class Builder:
 
     # aliases --------------------------------------------------------------------
     def case_domain_cname(self, d):
-        target = self.w.new_name(self.rng.choice(SERVED_TLDS))
+        target = self.w.new_name(self.rng.choice(LISTED_TLDS))
         self.mx(target, self.healthy_set())
         if self.rng.random() < 0.3:  # a chain of two
-            mid = self.w.new_name(self.rng.choice(SERVED_TLDS))
+            mid = self.w.new_name(self.rng.choice(LISTED_TLDS))
             self.w.add(mid, "CNAME", target)
             target = mid
         self.w.add(d, "CNAME", target)
 
     def case_domain_cname_implicit(self, d):
-        target = self.w.new_name(self.rng.choice(SERVED_TLDS))
+        target = self.w.new_name(self.rng.choice(LISTED_TLDS))
         self.w.add(target, "A", self.w.public_v4())
         self.w.add(d, "CNAME", target)
 
     def case_domain_cname_nxdomain(self, d):
-        self.w.add(d, "CNAME", self.w.new_name(self.rng.choice(SERVED_TLDS), prefix="parked"))
+        self.w.add(d, "CNAME", self.w.new_name(self.rng.choice(LISTED_TLDS), prefix="parked"))
 
     def case_mx_cname(self, d):
         r = self.rng.random()
@@ -581,6 +882,11 @@ SPECIAL = {
     "mx_duplicate": (0.002, 10), "mx_invalid_hostname": (0.002, 12), "mx_relative_name": (0.002, 12),
     "all_mx_unusable": (0.002, 10), "tcp_fallback": (0, 5),
     "domain_nxdomain": (0.01, 20), "domain_servfail": (0.002, 8), "domain_timeout": (0, 3),
+    "mixed_mailbox_tier1": (0.004, 20), "mixed_mailbox_split": (0.004, 20),
+    "gateway_bypass": (0.005, 25), "gateway_ok": (0.005, 25), "gateway_shared_tier1": (0.001, 8),
+    "tier1_unknown": (0.004, 20), "tie_tier1": (0.005, 25), "dangling": (0.003, 24),
+    "dangling_contrast": (0.002, 12), "single_address": (0.003, 15), "lookalike": (0.003, 16),
+    "cname_self_hosted": (0.001, 8),
 }
 HEALTHY = {"google": 25, "microsoft": 20, "proofpoint": 3, "provider": 17, "hosting": 15,
            "self_hosted": 12, "mixed": 8}
@@ -609,7 +915,7 @@ def domain_for(world, case, rng, counters):
         i = counters.setdefault(case, 0)
         counters[case] += 1
         return DOMAIN_TIMEOUT_ZONES[i], DOMAIN_TIMEOUT_ZONES[i]
-    tld = rng.choices(SERVED_TLDS, TLD_WEIGHTS)[0]
+    tld = rng.choices(LISTED_TLDS, TLD_WEIGHTS)[0]
     if case in HEALTHY and tld in IDN_TLDS and rng.random() < 0.02:
         while True:
             base = world.word(2, 3)
@@ -696,7 +1002,7 @@ def write_inputs(out, rng, rows_by_domain, listed):
         else:
             truth.append({"domain": None, "case": "invalid_" + d, "input": tok, "rank": rank,
                           "status": "invalid", "status_alt": [], "domain_cname": None, "null_mx": False,
-                          "implicit_mx": False, "mx": [], "findings": [], "findings_mx_only": []})
+                          "implicit_mx": False, "mx": [], "findings": [], "findings_mx_only": [], **NO_ANALYSIS})
         lines.append(f"{rank},{tok}")
     with open(os.path.join(out, "input.csv"), "wb") as fh:
         for i, line in enumerate(lines):
@@ -776,7 +1082,8 @@ def main():
     write_zones(a.out, world)
     truth = write_inputs(a.out, rng, rows_by_domain, listed)
     fields = ["input", "domain", "rank", "status", "status_alt", "domain_cname", "null_mx", "implicit_mx",
-              "mx", "findings", "findings_mx_only", "case"]
+              "mx", "provider", "provider_category", "providers", "self_hosted", "findings", "findings_mx_only",
+              "case"]
     path = os.path.join(a.out, "truth.jsonl")
     with open(path + ".tmp", "w", encoding="utf-8") as fh:
         for row in truth:
@@ -785,8 +1092,15 @@ def main():
 
     counts = collections.Counter(row["case"] for row in truth)
     findings = collections.Counter(f for row in truth for f in row["findings"])
+    findings_mx_only = collections.Counter(f for row in truth for f in row["findings_mx_only"])
+    provider = collections.Counter(row["provider"] for row in truth if row["provider"])
+    category = collections.Counter(row["provider_category"] for row in truth if row["provider_category"])
+    mx_provider = collections.Counter(p for row in truth for p in row["providers"])
     summary = {"seed": a.seed, "domains": a.domains, "rows": len(truth), "cases": dict(sorted(counts.items())),
-               "findings": dict(sorted(findings.items())), "timeout_zones": TIMEOUT_ZONES}
+               "findings": dict(sorted(findings.items())), "findings_mx_only": dict(sorted(findings_mx_only.items())),
+               "provider": dict(sorted(provider.items())), "provider_category": dict(sorted(category.items())),
+               "providers_any_tier": dict(sorted(mx_provider.items())),
+               "self_hosted": sum(row["self_hosted"] for row in truth), "timeout_zones": TIMEOUT_ZONES}
     with open(os.path.join(a.out, "world.json"), "w") as fh:
         json.dump(summary, fh, indent=1)
         fh.write("\n")

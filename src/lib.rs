@@ -18,5 +18,6 @@ pub mod dns;
 pub mod input;
 pub mod output;
 pub mod record;
+pub mod report;
 pub mod resolve;
 pub mod scan;

@@ -4,6 +4,9 @@
 //! writers in [`crate::output`] map them one to one.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
+
+use crate::analyze::providers::Category;
 
 /// Outcome of a domain's MX lookup (`status` column).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -99,6 +102,39 @@ pub struct MxEntry {
     pub cname: Option<String>,
     /// How the address lookups went.
     pub address_status: AddressStatus,
+    /// Provider id of the exchange (analysis stage).
+    pub provider: Option<Arc<str>>,
+    /// Its category.
+    pub category: Option<Category>,
+    /// Registrable domain of the exchange (Public Suffix List).
+    pub org_domain: Option<String>,
+    /// The exchange is NXDOMAIN and so is its registrable domain: anyone
+    /// may register it. Not an output column (it becomes `dangling_mx`).
+    pub org_nxdomain: bool,
+}
+
+impl MxEntry {
+    /// A record as read from the MX answer, before anything was looked up.
+    pub fn new(preference: u16, exchange: String) -> Self {
+        Self {
+            preference,
+            exchange,
+            tier: 0,
+            ipv4: Vec::new(),
+            ipv6: Vec::new(),
+            cname: None,
+            address_status: AddressStatus::Skipped,
+            provider: None,
+            category: None,
+            org_domain: None,
+            org_nxdomain: false,
+        }
+    }
+
+    /// The null MX (`.`, RFC 7505).
+    pub fn is_null(&self) -> bool {
+        self.exchange == "."
+    }
 }
 
 /// One output row.
@@ -134,6 +170,14 @@ pub struct DomainRecord {
     pub resolver: Option<String>,
     /// When the row was completed, milliseconds since the Unix epoch.
     pub scanned_at_ms: i64,
+    /// Provider that receives the mail first (analysis stage).
+    pub provider: Option<Arc<str>>,
+    /// Its category.
+    pub provider_category: Option<Category>,
+    /// Distinct providers over all exchanges, in tier order.
+    pub providers: Vec<Arc<str>>,
+    /// Every exchange is under the domain's own registrable domain.
+    pub self_hosted: bool,
     /// Combined status of the domain's own A/AAAA lookups when it has no MX
     /// (the implicit MX check); `None` when they were not made. Not an output
     /// column: the findings need it to tell "no address" from "lookup failed".
@@ -162,6 +206,10 @@ impl DomainRecord {
             elapsed_ms: 0,
             resolver: None,
             scanned_at_ms: now_ms(),
+            provider: None,
+            provider_category: None,
+            providers: Vec::new(),
+            self_hosted: false,
             implicit_status: None,
             addresses_checked: false,
         }

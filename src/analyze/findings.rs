@@ -3,6 +3,7 @@
 //! contract's findings list are kept in step with it.
 
 use super::address::{all_addresses, is_ip_literal, is_loopback, is_private, is_usable, is_valid_hostname};
+use super::providers::Category;
 use crate::record::{AddressStatus, DomainRecord, MxEntry, Status};
 
 /// How bad a finding is.
@@ -42,7 +43,7 @@ pub struct Finding {
     pub detect: fn(&DomainRecord) -> bool,
 }
 
-/// Every finding of the scan stage, in the order of the contract.
+/// Every finding, in the order of the contract (scan stage, then analysis).
 pub const CATALOGUE: &[Finding] = &[
     Finding {
         code: "null_mx_with_other_mx",
@@ -184,6 +185,57 @@ pub const CATALOGUE: &[Finding] = &[
         reference: "RFC 5321 §5.1",
         detect: |r| r.domain_cname.is_some(),
     },
+    // The analysis stage: providers and topology.
+    Finding {
+        code: "mixed_providers",
+        severity: Severity::Warning,
+        summary: "exchanges belong to two or more mailbox providers (a migration left half done: mail splits)",
+        reference: "—",
+        detect: |r| {
+            let mut mailbox =
+                r.mx.iter()
+                    .filter(|m| m.category == Some(Category::Mailbox))
+                    .filter_map(|m| m.provider.as_ref());
+            mailbox.next().is_some_and(|first| mailbox.any(|p| p != first))
+        },
+    },
+    Finding {
+        code: "gateway_bypass",
+        severity: Severity::Warning,
+        summary: "a gateway holds tier 1 but a higher tier points elsewhere: senders (and spammers) can skip the filter",
+        reference: "—",
+        detect: |r| {
+            r.provider_category == Some(Category::Gateway)
+                && r.mx.iter().any(|m| m.tier > 1 && !is_null(m) && m.category != Some(Category::Gateway))
+        },
+    },
+    Finding {
+        code: "dangling_mx",
+        severity: Severity::Error,
+        summary: "an exchange's registrable domain does not exist: anyone can register it and receive the mail",
+        reference: "—",
+        detect: |r| r.mx.iter().any(|m| m.org_nxdomain),
+    },
+    Finding {
+        code: "single_mx",
+        severity: Severity::Info,
+        summary: "only one exchange host",
+        reference: "—",
+        detect: |r| {
+            let mut hosts = r.mx.iter().filter(|m| !is_null(m)).map(|m| m.exchange.as_str());
+            hosts.next().is_some_and(|first| hosts.all(|h| h == first))
+        },
+    },
+    Finding {
+        code: "single_address",
+        severity: Severity::Info,
+        summary: "all exchanges together resolve to one IP address",
+        reference: "—",
+        detect: |r| {
+            let mut addrs = r.mx.iter().flat_map(|m| all_addresses(&m.ipv4, &m.ipv6));
+            r.addresses_checked && addrs.next().is_some_and(|first| addrs.all(|a| a == first))
+        },
+    },
 ];
 
 fn is_null(m: &MxEntry) -> bool {
@@ -213,13 +265,10 @@ mod tests {
 
     fn mx(preference: u16, exchange: &str, status: AddressStatus, ipv4: &[&str]) -> MxEntry {
         MxEntry {
-            preference,
-            exchange: exchange.into(),
             tier: 1,
             ipv4: ipv4.iter().map(|s| s.parse().unwrap()).collect(),
-            ipv6: Vec::new(),
-            cname: None,
             address_status: status,
+            ..MxEntry::new(preference, exchange.into())
         }
     }
 
@@ -260,7 +309,10 @@ mod tests {
             mx(5, ".", AddressStatus::Skipped, &[]),
             mx(10, "mx.example.com", AddressStatus::Ok, &["45.1.2.3"]),
         ]);
-        assert_eq!(detect(&r), vec!["null_mx_nonzero_preference", "null_mx_with_other_mx"]);
+        assert_eq!(
+            detect(&r),
+            vec!["null_mx_nonzero_preference", "null_mx_with_other_mx", "single_address", "single_mx"]
+        );
     }
 
     #[test]
@@ -290,7 +342,7 @@ mod tests {
         // With --mx-only nothing is known about addresses.
         let mut r = record(vec![mx(10, "192.0.2.1", AddressStatus::Skipped, &[])]);
         r.addresses_checked = false;
-        assert_eq!(detect(&r), vec!["mx_is_ip_literal"]);
+        assert_eq!(detect(&r), vec!["mx_is_ip_literal", "single_mx"]);
     }
 
     #[test]
@@ -303,7 +355,39 @@ mod tests {
         assert_eq!(detect(&r), vec!["mx_duplicate", "mx_invalid_hostname", "mx_relative_name"]);
         // "notexample.com.example.com" is not the doubled domain on a label boundary.
         let r = record(vec![mx(10, "xexample.com.example.com", AddressStatus::Ok, &["45.1.1.1"])]);
+        assert_eq!(detect(&r), vec!["single_address", "single_mx"]);
+    }
+
+    fn from(provider: &str, category: Category, tier: u8, m: MxEntry) -> MxEntry {
+        MxEntry { provider: Some(provider.into()), category: Some(category), tier, ..m }
+    }
+
+    #[test]
+    fn topology() {
+        use Category::{Gateway, Mailbox};
+        let ok = AddressStatus::Ok;
+        // A gateway at tier 1 and a plain host behind it: bypass.
+        let mut r = record(vec![
+            from("proofpoint", Gateway, 1, mx(10, "mx1.pphosted.com", ok, &["45.0.0.1"])),
+            mx(20, "backup.example.com", ok, &["45.0.0.2"]),
+        ]);
+        r.mx[1].tier = 2;
+        r.provider = Some("proofpoint".into());
+        r.provider_category = Some(Gateway);
+        assert_eq!(detect(&r), vec!["gateway_bypass"]);
+        // Gateways on every tier: fine.
+        r.mx[1] = from("proofpoint", Gateway, 2, mx(20, "mx2.pphosted.com", ok, &["45.0.0.2"]));
         assert!(detect(&r).is_empty());
+        // Two mailbox providers: a half-done migration.
+        let r = record(vec![
+            from("google", Mailbox, 1, mx(1, "aspmx.l.google.com", ok, &["45.0.0.1"])),
+            from("microsoft", Mailbox, 1, mx(1, "x.mail.protection.outlook.com", ok, &["45.0.0.2"])),
+        ]);
+        assert_eq!(detect(&r), vec!["mixed_providers"]);
+        // Dangling: the exchange's organisation does not exist.
+        let mut r = record(vec![mx(10, "mx.gone.example", AddressStatus::NxDomain, &[])]);
+        r.mx[0].org_nxdomain = true;
+        assert_eq!(detect(&r), vec!["all_mx_unusable", "dangling_mx", "mx_unresolvable", "single_mx"]);
     }
 
     #[test]

@@ -24,6 +24,10 @@ pub(crate) enum Command {
     Lookup(LookupArgs),
     /// Print the findings catalogue: code, severity, rule.
     Findings,
+    /// Summarise a scan's Parquet output: status, MX adoption, providers,
+    /// gateways, findings, shared exchangers (text, JSON or an HTML page).
+    #[command(after_long_help = mxscan::report::JSON_HELP)]
+    Report(ReportArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -42,6 +46,10 @@ pub(crate) struct ResolverArgs {
     /// File with one resolver per line (`#` comments allowed).
     #[arg(long = "resolvers", value_name = "FILE")]
     pub(crate) resolvers_file: Option<PathBuf>,
+    /// Extra provider fingerprints (TOML, the format of data/providers.toml):
+    /// added to the embedded table; an id already there is replaced.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) providers: Option<PathBuf>,
     /// Wait for one attempt: `2s`, `500ms`, or seconds as a number.
     #[arg(long, default_value = "2s", value_parser = parse_duration)]
     pub(crate) timeout: std::time::Duration,
@@ -94,6 +102,22 @@ pub(crate) struct LookupArgs {
     /// Print JSON lines (the scan's row format) instead of text.
     #[arg(long)]
     pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ReportArgs {
+    /// A Parquet file written by `mxscan scan`, or a directory: every
+    /// `*.parquet` below it.
+    pub(crate) out: PathBuf,
+    /// Print one JSON object instead of text (keys: see --help).
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Also write the report as one self-contained HTML page with bar charts.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) html: Option<PathBuf>,
+    /// Providers listed in the provider share.
+    #[arg(long, value_name = "N", default_value_t = 25)]
+    pub(crate) top: usize,
 }
 
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {

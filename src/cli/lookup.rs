@@ -20,6 +20,7 @@ pub(crate) fn run(args: LookupArgs) -> Result<ExitCode> {
         timeout: args.resolver.timeout,
         retries: args.resolver.retries,
         sockets: 1,
+        providers: Arc::new(super::provider_table(&args.resolver)?),
         ..ScanConfig::default()
     };
     let items: Vec<Item> = args
@@ -87,6 +88,17 @@ pub(crate) fn render(r: &DomainRecord) -> String {
     if r.null_mx {
         let _ = writeln!(s, "  null MX: the domain accepts no mail (RFC 7505)");
     }
+    if let Some(p) = &r.provider {
+        let category = r.provider_category.map(|c| c.as_str()).unwrap_or("?");
+        let _ = write!(s, "  mail goes first to {p} ({category})");
+        if r.providers.len() > 1 {
+            let all: Vec<&str> = r.providers.iter().map(|p| &**p).collect();
+            let _ = write!(s, "; all providers: {}", all.join(", "));
+        }
+        let _ = writeln!(s);
+    } else if r.self_hosted {
+        let _ = writeln!(s, "  self-hosted (every exchange under the domain's own registrable domain)");
+    }
     if r.implicit_mx {
         let _ = writeln!(s, "  no MX: mail goes to the domain's own address (implicit MX)");
     } else if r.status == Status::Ok && r.mx.is_empty() {
@@ -100,9 +112,20 @@ pub(crate) fn render(r: &DomainRecord) -> String {
             let _ = write!(s, " → {c}");
         }
         if addrs.is_empty() {
-            let _ = writeln!(s, "  [{}]", m.address_status.as_str());
+            let _ = write!(s, "  [{}]", m.address_status.as_str());
         } else {
-            let _ = writeln!(s, "  {}", addrs.join(", "));
+            let _ = write!(s, "  {}", addrs.join(", "));
+        }
+        match (&m.provider, m.category, &m.org_domain) {
+            (Some(p), Some(c), _) => {
+                let _ = writeln!(s, "  ({p}, {})", c.as_str());
+            }
+            (_, _, Some(org)) => {
+                let _ = writeln!(s, "  ({org})");
+            }
+            _ => {
+                let _ = writeln!(s);
+            }
         }
     }
     for code in &r.findings {

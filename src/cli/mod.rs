@@ -12,8 +12,9 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 
-use args::{Cli, Command, FormatArg, ResolverArgs, ScanArgs};
+use args::{Cli, Command, FormatArg, ReportArgs, ResolverArgs, ScanArgs};
 use mxscan::analyze::findings::CATALOGUE;
+use mxscan::analyze::providers::ProviderTable;
 use mxscan::input::ListReader;
 use mxscan::output::{self, Format};
 use mxscan::scan::{self, Counters, ScanConfig, Source};
@@ -23,10 +24,26 @@ pub(crate) fn run() -> Result<ExitCode> {
     match cli.command {
         Command::Scan(args) => scan_command(args),
         Command::Lookup(args) => lookup::run(args),
+        Command::Report(args) => report_command(args),
         Command::Findings => {
             print_findings();
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// `mxscan report`: text or JSON on stdout, optionally an HTML page.
+fn report_command(args: ReportArgs) -> Result<ExitCode> {
+    use std::io::Write;
+    let report = mxscan::report::summarize(&args.out, args.top)?;
+    if let Some(path) = &args.html {
+        std::fs::write(path, mxscan::report::html(&report))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    let text = if args.json { mxscan::report::json(&report) + "\n" } else { mxscan::report::text(&report) };
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
+        other => other.map(|()| ExitCode::SUCCESS).context("cannot write to stdout"),
     }
 }
 
@@ -45,6 +62,7 @@ fn scan_command(args: ScanArgs) -> Result<ExitCode> {
         retries: args.resolver.retries,
         mx_only: args.mx_only,
         sockets: usize::from(args.sockets),
+        providers: Arc::new(provider_table(&args.resolver)?),
         ..ScanConfig::default()
     };
     // Both ends are opened before any query is sent: a typo in a path is a
@@ -65,6 +83,17 @@ fn scan_command(args: ScanArgs) -> Result<ExitCode> {
         eprintln!("mxscan: {}", summary.line());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The embedded provider table, plus `--providers FILE`.
+pub(crate) fn provider_table(args: &ResolverArgs) -> Result<ProviderTable> {
+    let mut table = ProviderTable::embedded();
+    if let Some(path) = &args.providers {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        table.merge_toml(&text).with_context(|| format!("in {}", path.display()))?;
+    }
+    Ok(table)
 }
 
 /// The resolvers to ask: the flags, the file, or /etc/resolv.conf.

@@ -26,6 +26,9 @@ fn mx_fields() -> Fields {
         Field::new("ipv6", string_list(), false),
         Field::new("cname", DataType::Utf8, true),
         Field::new("address_status", DataType::Utf8, false),
+        Field::new("provider", DataType::Utf8, true),
+        Field::new("category", DataType::Utf8, true),
+        Field::new("org_domain", DataType::Utf8, true),
     ])
 }
 
@@ -51,6 +54,10 @@ pub static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         Field::new("elapsed_ms", DataType::UInt32, false),
         Field::new("resolver", DataType::Utf8, true),
         Field::new("scanned_at", DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())), false),
+        Field::new("provider", DataType::Utf8, true),
+        Field::new("provider_category", DataType::Utf8, true),
+        Field::new("providers", string_list(), false),
+        Field::new("self_hosted", DataType::Boolean, false),
     ]))
 });
 
@@ -71,6 +78,10 @@ pub fn to_batch(rows: &[DomainRecord]) -> Result<RecordBatch, ArrowError> {
     let mut elapsed = UInt32Builder::with_capacity(n);
     let mut resolver = StringBuilder::new();
     let mut scanned_at = TimestampMillisecondBuilder::with_capacity(n).with_timezone("UTC");
+    let mut provider = StringBuilder::new();
+    let mut provider_category = StringBuilder::new();
+    let mut providers = ListBuilder::new(StringBuilder::new());
+    let mut self_hosted = BooleanBuilder::with_capacity(n);
 
     // The mx column: flat child arrays plus list offsets.
     let mut mx_offsets = Vec::with_capacity(n + 1);
@@ -82,6 +93,9 @@ pub fn to_batch(rows: &[DomainRecord]) -> Result<RecordBatch, ArrowError> {
     let mut ipv6 = ListBuilder::new(StringBuilder::new());
     let mut cname = StringBuilder::new();
     let mut address_status = StringBuilder::new();
+    let mut mx_provider = StringBuilder::new();
+    let mut mx_category = StringBuilder::new();
+    let mut org_domain = StringBuilder::new();
 
     for r in rows {
         domain.append_option(r.domain.as_deref());
@@ -101,6 +115,13 @@ pub fn to_batch(rows: &[DomainRecord]) -> Result<RecordBatch, ArrowError> {
         elapsed.append_value(r.elapsed_ms);
         resolver.append_option(r.resolver.as_deref());
         scanned_at.append_value(r.scanned_at_ms);
+        provider.append_option(r.provider.as_deref());
+        provider_category.append_option(r.provider_category.map(|c| c.as_str()));
+        for p in &r.providers {
+            providers.values().append_value(p);
+        }
+        providers.append(true);
+        self_hosted.append_value(r.self_hosted);
 
         for m in &r.mx {
             preference.append_value(m.preference);
@@ -116,6 +137,9 @@ pub fn to_batch(rows: &[DomainRecord]) -> Result<RecordBatch, ArrowError> {
             ipv6.append(true);
             cname.append_option(m.cname.as_deref());
             address_status.append_value(m.address_status.as_str());
+            mx_provider.append_option(m.provider.as_deref());
+            mx_category.append_option(m.category.map(|c| c.as_str()));
+            org_domain.append_option(m.org_domain.as_deref());
         }
         let last = *mx_offsets.last().expect("starts with 0");
         mx_offsets.push(last + r.mx.len() as i32);
@@ -131,6 +155,9 @@ pub fn to_batch(rows: &[DomainRecord]) -> Result<RecordBatch, ArrowError> {
             Arc::new(ipv6.finish()),
             Arc::new(cname.finish()),
             Arc::new(address_status.finish()),
+            Arc::new(mx_provider.finish()),
+            Arc::new(mx_category.finish()),
+            Arc::new(org_domain.finish()),
         ],
         None,
     )?;
@@ -159,6 +186,10 @@ pub fn to_batch(rows: &[DomainRecord]) -> Result<RecordBatch, ArrowError> {
             Arc::new(elapsed.finish()),
             Arc::new(resolver.finish()),
             Arc::new(scanned_at.finish()),
+            Arc::new(provider.finish()),
+            Arc::new(provider_category.finish()),
+            Arc::new(providers.finish()),
+            Arc::new(self_hosted.finish()),
         ],
     )
 }

@@ -31,6 +31,9 @@ pub fn to_json(r: &DomainRecord) -> Value {
                     "ipv6": m.ipv6.iter().map(ToString::to_string).collect::<Vec<_>>(),
                     "cname": m.cname,
                     "address_status": m.address_status.as_str(),
+                    "provider": m.provider.as_deref(),
+                    "category": m.category.map(|c| c.as_str()),
+                    "org_domain": m.org_domain,
                 })
             })
             .collect();
@@ -50,6 +53,10 @@ pub fn to_json(r: &DomainRecord) -> Value {
         "elapsed_ms": r.elapsed_ms,
         "resolver": r.resolver,
         "scanned_at": rfc3339_ms(r.scanned_at_ms),
+        "provider": r.provider.as_deref(),
+        "provider_category": r.provider_category.map(|c| c.as_str()),
+        "providers": r.providers.iter().map(|p| &**p).collect::<Vec<&str>>(),
+        "self_hosted": r.self_hosted,
     })
 }
 

@@ -13,12 +13,18 @@ use rustc_hash::FxHashMap;
 
 use super::Outcome;
 
-/// Per host, the outcomes of its A and AAAA lookups: keyed by name alone,
-/// so a lookup needs no allocation.
-type Entry = [Option<Arc<Outcome>>; 2];
+/// Per name, the outcomes of its A, AAAA and SOA lookups (the SOA tells
+/// whether an organisation's domain exists): keyed by name alone, so a
+/// lookup needs no allocation.
+type Entry = [Option<Arc<Outcome>>; 3];
 
 fn slot(qtype: u16) -> usize {
-    usize::from(qtype != crate::dns::wire::rtype::A)
+    use crate::dns::wire::rtype;
+    match qtype {
+        rtype::A => 0,
+        rtype::AAAA => 1,
+        _ => 2,
+    }
 }
 
 /// See the module docs.
@@ -39,7 +45,7 @@ impl HostCache {
         }
     }
 
-    /// The outcome for `(name, qtype)` (A or AAAA), if kept.
+    /// The outcome for `(name, qtype)` (A, AAAA or SOA), if kept.
     pub fn get(&mut self, name: &str, qtype: u16) -> Option<Arc<Outcome>> {
         if let Some(entry) = self.young.get(name) {
             return entry[slot(qtype)].clone();
@@ -50,7 +56,7 @@ impl HostCache {
         found
     }
 
-    /// Keep an A or AAAA outcome.
+    /// Keep an A, AAAA or SOA outcome.
     pub fn insert(&mut self, name: &str, qtype: u16, outcome: Arc<Outcome>) {
         if let Some(entry) = self.young.get_mut(name) {
             entry[slot(qtype)] = Some(outcome);

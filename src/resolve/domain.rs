@@ -13,7 +13,6 @@ use std::sync::Arc;
 
 use super::{LookupStatus, Outcome};
 use crate::analyze::address::is_ip_literal;
-use crate::analyze::findings;
 use crate::dns::wire::rtype;
 use crate::input::Target;
 use crate::record::{AddressStatus, DomainRecord, MxEntry, Status, sort_as_text};
@@ -37,11 +36,27 @@ struct HostLookups {
     name: String,
     a: Option<Arc<Outcome>>,
     aaaa: Option<Arc<Outcome>>,
+    /// For an NXDOMAIN exchange: its registrable domain, asked for SOA to
+    /// tell a typo (the organisation exists) from a dangling MX (nobody
+    /// owns the name: anyone may register it and receive the mail).
+    org: Option<String>,
+    org_outcome: Option<Arc<Outcome>>,
+    /// The exchange is itself a registrable domain (NXDOMAIN says it all).
+    org_is_self: bool,
 }
 
 impl HostLookups {
     fn new(name: String) -> Self {
-        Self { name, a: None, aaaa: None }
+        Self { name, a: None, aaaa: None, org: None, org_outcome: None, org_is_self: false }
+    }
+
+    fn complete(&self) -> bool {
+        self.a.is_some() && self.aaaa.is_some()
+    }
+
+    fn org_nxdomain(&self) -> bool {
+        let gone = |o: &Option<Arc<Outcome>>| o.as_ref().is_some_and(|o| o.status == LookupStatus::NxDomain);
+        (self.org_is_self && self.status() == AddressStatus::NxDomain) || gone(&self.org_outcome)
     }
 
     fn needs(&self, shared: bool) -> [Need; 2] {
@@ -134,14 +149,58 @@ impl DomainScan {
             self.mx = Some(Arc::clone(outcome));
             return self.after_mx(outcome);
         }
-        let hosts = self.exchanges.iter_mut().chain(self.implicit.as_mut());
-        for host in hosts {
-            if host.accept(name, qtype, outcome) {
-                self.pending -= 1;
-                break;
+        if qtype == rtype::SOA {
+            let mut taken = false;
+            for host in &mut self.exchanges {
+                if host.org.as_deref() == Some(name) && host.org_outcome.is_none() {
+                    host.org_outcome = Some(Arc::clone(outcome));
+                    taken = true;
+                }
             }
+            if taken {
+                self.pending -= 1;
+            }
+            return Vec::new();
         }
-        Vec::new()
+        if let Some(host) = self.implicit.as_mut()
+            && host.accept(name, qtype, outcome)
+        {
+            self.pending -= 1;
+            return Vec::new();
+        }
+        let Some(i) = self.exchanges.iter_mut().position(|h| h.accept(name, qtype, outcome)) else {
+            return Vec::new();
+        };
+        self.pending -= 1;
+        self.check_org(i).into_iter().collect()
+    }
+
+    /// Once an exchange is known to be NXDOMAIN, ask whether its
+    /// registrable domain exists (one SOA query per organisation, shared by
+    /// the domain's exchanges and cached for the scan).
+    fn check_org(&mut self, i: usize) -> Option<Need> {
+        let host = &self.exchanges[i];
+        if !host.complete() || host.status() != AddressStatus::NxDomain {
+            return None;
+        }
+        let org = psl::domain_str(&host.name)?.to_string();
+        if org == host.name {
+            self.exchanges[i].org_is_self = true;
+            return None;
+        }
+        let sibling = self.exchanges.iter().find(|h| h.org.as_deref() == Some(org.as_str()));
+        let (asked, known) = match sibling {
+            Some(h) => (true, h.org_outcome.clone()),
+            None => (false, None),
+        };
+        let host = &mut self.exchanges[i];
+        host.org = Some(org.clone());
+        host.org_outcome = known;
+        if asked {
+            return None; // the sibling's question (or answer) serves both
+        }
+        self.pending += 1;
+        Some(Need { name: org, qtype: rtype::SOA, shared: true })
     }
 
     fn after_mx(&mut self, outcome: &Outcome) -> Vec<Need> {
@@ -168,8 +227,9 @@ impl DomainScan {
         needs
     }
 
-    /// The output row. `queries` and `elapsed_ms` come from the caller, who
-    /// owns the clock; `resolvers` names the resolver indexes.
+    /// The output row, before analysis ([`crate::analyze::analyze`] adds
+    /// providers and findings). `queries` and `elapsed_ms` come from the
+    /// caller, who owns the clock; `resolvers` names the resolver indexes.
     pub fn into_record(self, queries: u16, elapsed_ms: u32, resolvers: &[SocketAddr]) -> DomainRecord {
         let Self { target, mx, exchanges, implicit, mx_only, .. } = self;
         let mx = mx.expect("a finished domain has its MX outcome");
@@ -185,7 +245,7 @@ impl DomainScan {
         entries.sort_by(|a, b| (a.preference, &a.exchange).cmp(&(b.preference, &b.exchange)));
         assign_tiers(&mut entries);
         let implicit_status = implicit.as_ref().map(HostLookups::status);
-        let mut record = DomainRecord {
+        DomainRecord {
             domain: Some(target.domain),
             input: target.input,
             rank: target.rank,
@@ -201,11 +261,13 @@ impl DomainScan {
             elapsed_ms,
             resolver: mx.resolver.and_then(|i| resolvers.get(i as usize)).map(ToString::to_string),
             scanned_at_ms: crate::record::now_ms(),
+            provider: None,
+            provider_category: None,
+            providers: Vec::new(),
+            self_hosted: false,
             implicit_status,
             addresses_checked: !mx_only,
-        };
-        record.findings = findings::detect(&record);
-        record
+        }
     }
 }
 
@@ -215,15 +277,7 @@ fn mx_entries(mx: &Outcome, exchanges: &[HostLookups]) -> Vec<MxEntry> {
         .iter()
         .map(|rr| {
             let host = exchanges.iter().find(|h| h.name == rr.exchange);
-            let mut entry = MxEntry {
-                preference: rr.preference,
-                exchange: rr.exchange.clone(),
-                tier: 0,
-                ipv4: Vec::new(),
-                ipv6: Vec::new(),
-                cname: None,
-                address_status: AddressStatus::Skipped,
-            };
+            let mut entry = MxEntry::new(rr.preference, rr.exchange.clone());
             if let Some(host) = host {
                 for o in [&host.a, &host.aaaa].into_iter().flatten() {
                     entry.ipv4.extend_from_slice(&o.answer.ipv4);
@@ -235,6 +289,7 @@ fn mx_entries(mx: &Outcome, exchanges: &[HostLookups]) -> Vec<MxEntry> {
                 entry.ipv6.dedup();
                 entry.cname = host.canonical();
                 entry.address_status = host.status();
+                entry.org_nxdomain = host.org_nxdomain();
             }
             entry
         })
@@ -313,7 +368,8 @@ mod tests {
             scan.on_outcome(&n.name, n.qtype, &outcome(LookupStatus::NoError, ans));
         }
         assert!(scan.is_done());
-        let r = scan.into_record(5, 12, &["127.0.0.1:53".parse().unwrap()]);
+        let mut r = scan.into_record(5, 12, &["127.0.0.1:53".parse().unwrap()]);
+        crate::analyze::analyze(&mut r, &crate::analyze::providers::ProviderTable::embedded());
         let rows: Vec<_> =
             r.mx.iter().map(|m| (m.preference, m.exchange.as_str(), m.tier, m.address_status)).collect();
         assert_eq!(
@@ -339,7 +395,8 @@ mod tests {
         assert!(needs.iter().all(|n| n.name == "example.org" && !n.shared));
         scan.on_outcome("example.org", rtype::A, &outcome(LookupStatus::NoError, a(&["45.9.9.9"])));
         scan.on_outcome("example.org", rtype::AAAA, &outcome(LookupStatus::NoError, Answer::default()));
-        let r = scan.into_record(3, 1, &[]);
+        let mut r = scan.into_record(3, 1, &[]);
+        crate::analyze::analyze(&mut r, &crate::analyze::providers::ProviderTable::embedded());
         assert!(r.implicit_mx);
         assert_eq!(r.findings, vec!["implicit_mx"]);
     }
@@ -361,7 +418,8 @@ mod tests {
             &outcome(LookupStatus::NoError, mx_answer(&[(0, ".")])),
         );
         assert!(needs.is_empty() && scan.is_done());
-        let r = scan.into_record(1, 1, &[]);
+        let mut r = scan.into_record(1, 1, &[]);
+        crate::analyze::analyze(&mut r, &crate::analyze::providers::ProviderTable::embedded());
         assert!(r.null_mx && r.findings.is_empty());
     }
 

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
+use crate::analyze::{analyze, providers::ProviderTable};
 use crate::dns::inflight::SplitMix;
 use crate::dns::socket::UdpPool;
 use crate::input::{InputError, InputStats, Item, ListReader};
@@ -46,6 +47,8 @@ pub struct ScanConfig {
     pub sockets: usize,
     /// Exchange outcomes cached for reuse.
     pub cache_capacity: usize,
+    /// Provider fingerprints for the analysis stage.
+    pub providers: Arc<ProviderTable>,
 }
 
 impl Default for ScanConfig {
@@ -59,6 +62,7 @@ impl Default for ScanConfig {
             mx_only: false,
             sockets: 4,
             cache_capacity: 65_536,
+            providers: Arc::new(ProviderTable::embedded()),
         }
     }
 }
@@ -210,6 +214,7 @@ pub async fn run(
 
     let (row_tx, mut row_rx) = mpsc::unbounded_channel::<Vec<DomainRecord>>();
     let writer_counters = Arc::clone(&counters);
+    let providers = Arc::clone(&cfg.providers);
     let writer = std::thread::Builder::new()
         .name("mxscan-writer".into())
         .spawn(move || -> Result<[u64; 7], OutputError> {
@@ -217,7 +222,9 @@ pub async fn run(
             let mut by_status = [0u64; 7];
             while let Some(rows) = row_rx.blocking_recv() {
                 let n = rows.len() as u64;
-                for row in rows {
+                for mut row in rows {
+                    // Analysis runs here, off the query engine's thread.
+                    analyze(&mut row, &providers);
                     by_status[Status::ALL.iter().position(|s| *s == row.status).expect("known status")] += 1;
                     sink.write(row)?;
                 }

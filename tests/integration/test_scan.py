@@ -1,5 +1,10 @@
 """End-to-end tests: the real mxscan binary scans the generated world through the loopback test
 bed (conftest.py), and every output row is compared with the world's truth (scripts/gen-world.py).
+
+Each output is compared twice: as the scan stage writes it (the scan columns, and the findings
+without the analysis codes) and as the analysis stage completes it (provider columns, org
+domains, self_hosted, and the whole findings list). The second kind has "analysis" in its name:
+`-k "not analysis"` runs the scan-stage checks alone.
 """
 import collections
 import json
@@ -12,6 +17,7 @@ import pytest
 SCAN_TIMEOUT = 300  # seconds; the scans themselves take seconds
 COMMON = ["--rate", "0", "--timeout", "1s", "--retries", "2", "--quiet"]
 SHOW = 8  # mismatching rows shown in a failure
+ANALYSIS_FINDINGS = {"mixed_providers", "gateway_bypass", "dangling_mx", "single_mx", "single_address"}
 
 
 def run(cmd, **kw):
@@ -62,8 +68,12 @@ def mx_matches(got, want, mx_only):
             and got["cname"] == want["cname"])
 
 
+def scan_findings(findings):
+    return [f for f in findings or [] if f not in ANALYSIS_FINDINGS]
+
+
 def mismatches(got, want, mx_only=False, ranked=True):
-    """Human-readable differences between an output row and its expected row."""
+    """Human-readable differences between an output row and its expected row (scan-stage columns)."""
     out = []
     statuses = [want["status"]] + want["status_alt"]
     if got["status"] not in statuses:
@@ -71,11 +81,11 @@ def mismatches(got, want, mx_only=False, ranked=True):
     expect = {"domain": want["domain"], "input": want["input"], "rank": want["rank"] if ranked else None,
               "domain_cname": want["domain_cname"], "null_mx": want["null_mx"],
               "implicit_mx": want["implicit_mx"] and not mx_only,
-              "findings": want["findings_mx_only" if mx_only else "findings"]}
+              "findings": scan_findings(want["findings_mx_only" if mx_only else "findings"])}
     for field, value in expect.items():
         have = got.get(field)
         if field == "findings":
-            have = list(have or [])
+            have = scan_findings(have)
         if have != value:
             out.append(f"{field}: got {have!r}, want {value!r}")
     got_mx, want_mx = list(got.get("mx") or []), want["mx"]
@@ -88,8 +98,39 @@ def mismatches(got, want, mx_only=False, ranked=True):
     return out
 
 
-def compare(rows, truth, **kw):
-    """Failure text for rows that do not match the truth (missing, extra, different), or ''."""
+MX_ANALYSIS = ("preference", "exchange", "tier", "provider", "category", "org_domain")
+
+
+def fmt_mx_analysis(m):
+    return (f"{m.get('preference')} {m.get('exchange')} tier={m.get('tier')} "
+            f"provider={m.get('provider')}/{m.get('category')} org={m.get('org_domain')}")
+
+
+def analysis_mismatches(got, want, mx_only=False):
+    """Differences in what the analysis stage adds (provider columns, org domains, all findings).
+    The analysis is name-based except dangling_mx and single_address: --mx-only gives the same
+    columns, and findings_mx_only."""
+    out = []
+    expect = {"provider": want["provider"], "provider_category": want["provider_category"],
+              "providers": want["providers"], "self_hosted": want["self_hosted"],
+              "findings": want["findings_mx_only" if mx_only else "findings"]}
+    for field, value in expect.items():
+        have = got.get(field)
+        if field in ("findings", "providers"):
+            have = list(have or [])
+        if have != value:
+            out.append(f"{field}: got {have!r}, want {value!r}")
+    got_mx, want_mx = list(got.get("mx") or []), want["mx"]
+    if [tuple(g.get(k) for k in MX_ANALYSIS) for g in got_mx] != [tuple(w[k] for k in MX_ANALYSIS) for w in want_mx]:
+        out.append("mx: got\n" + "".join(f"        {fmt_mx_analysis(m)}\n" for m in got_mx) +
+                   "      want\n" + "".join(f"        {fmt_mx_analysis(m)}\n" for m in want_mx))
+    return out
+
+
+def compare(rows, truth, analysis=False, **kw):
+    """Failure text for rows that do not match the truth (missing, extra, different), or ''.
+    analysis: compare what the analysis stage adds instead of the scan-stage columns."""
+    differ = analysis_mismatches if analysis else mismatches
     want = {key(r): r for r in truth}
     problems, seen, cases = [], set(), collections.Counter()
     for row in rows:
@@ -101,7 +142,7 @@ def compare(rows, truth, **kw):
         if k not in want:
             problems.append(f"{k}: unexpected row (input {row.get('input')!r})")
             continue
-        diff = mismatches(row, want[k], **kw)
+        diff = differ(row, want[k], **kw)
         if diff:
             w = want[k]
             cases[w["case"]] += 1
@@ -139,9 +180,17 @@ def test_scan_exits_zero(full_scan):
     assert out.exists()
 
 
+def check_output(tool, out, testbed, stage):
+    proc = run([sys.executable, tool, str(out), "--input", str(testbed.input_csv), "--stage", stage], text=True)
+    ok(proc, f"check-output.py --stage {stage}")
+
+
 def test_output_passes_contract_check(full_scan, full_rows, testbed, check_output_tool):
-    proc = run([sys.executable, check_output_tool, str(full_scan[1]), "--input", str(testbed.input_csv)], text=True)
-    ok(proc, "check-output.py")
+    check_output(check_output_tool, full_scan[1], testbed, "scan")
+
+
+def test_output_passes_contract_check_analysis(full_scan, full_rows, testbed, check_output_tool):
+    check_output(check_output_tool, full_scan[1], testbed, "analysis")
 
 
 def test_row_and_status_counts(full_rows, testbed):
@@ -158,6 +207,12 @@ def test_row_and_status_counts(full_rows, testbed):
 
 def test_every_row_matches_truth(full_rows, testbed):
     problems = compare(full_rows, testbed.truth)
+    if problems:
+        pytest.fail(problems, pytrace=False)
+
+
+def test_every_row_matches_truth_analysis(full_rows, testbed):
+    problems = compare(full_rows, testbed.truth, analysis=True)
     if problems:
         pytest.fail(problems, pytrace=False)
 
@@ -180,19 +235,32 @@ def test_queries_resolver_and_errors(full_rows, testbed):
 
 # ------------------------------------------------------------------ other modes
 
-def test_mx_only_jsonl(mxscan_bin, check_output_tool, testbed, tmp_path):
-    out = tmp_path / "out.jsonl"
+@pytest.fixture(scope="session")
+def mx_only_scan(mxscan_bin, testbed, tmp_path_factory):
+    out = tmp_path_factory.mktemp("mx-only") / "out.jsonl"
     proc = run([mxscan_bin, "scan", str(testbed.input_csv), "--mx-only", "--format", "jsonl", "-o", str(out),
                 "--resolver", testbed.resolver] + COMMON)
     ok(proc, "mxscan scan --mx-only")
-    ok(run([sys.executable, check_output_tool, str(out), "--input", str(testbed.input_csv)], text=True),
-       "check-output.py")
-    problems = compare(read_jsonl(out.read_text(encoding="utf-8")), testbed.truth, mx_only=True)
+    return out
+
+
+def test_mx_only_jsonl(mx_only_scan, check_output_tool, testbed):
+    check_output(check_output_tool, mx_only_scan, testbed, "scan")
+    problems = compare(read_jsonl(mx_only_scan.read_text(encoding="utf-8")), testbed.truth, mx_only=True)
     if problems:
         pytest.fail(problems, pytrace=False)
 
 
-def test_plain_list_from_stdin(mxscan_bin, testbed):
+def test_mx_only_jsonl_analysis(mx_only_scan, check_output_tool, testbed):
+    check_output(check_output_tool, mx_only_scan, testbed, "analysis")
+    problems = compare(read_jsonl(mx_only_scan.read_text(encoding="utf-8")), testbed.truth, analysis=True,
+                       mx_only=True)
+    if problems:
+        pytest.fail(problems, pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def stdin_scan(mxscan_bin, testbed):
     """A list without ranks, read from stdin, written as JSON lines to stdout."""
     proc = run([mxscan_bin, "scan", "-", "--format", "jsonl", "-o", "-", "--resolver", testbed.resolver] + COMMON,
                input=testbed.input_txt.read_bytes())
@@ -200,8 +268,19 @@ def test_plain_list_from_stdin(mxscan_bin, testbed):
     rows = read_jsonl(proc.stdout.decode("utf-8"))
     by_input = {r["input"]: r for r in testbed.truth if r["domain"] is not None}
     tokens = [t.strip() for t in testbed.input_txt.read_text(encoding="utf-8").splitlines()]
-    truth = [by_input[t] for t in tokens if t and not t.startswith("#")]
+    return rows, [by_input[t] for t in tokens if t and not t.startswith("#")]
+
+
+def test_plain_list_from_stdin(stdin_scan):
+    rows, truth = stdin_scan
     problems = compare(rows, truth, ranked=False)
+    if problems:
+        pytest.fail(problems, pytrace=False)
+
+
+def test_plain_list_from_stdin_analysis(stdin_scan):
+    rows, truth = stdin_scan
+    problems = compare(rows, truth, analysis=True)
     if problems:
         pytest.fail(problems, pytrace=False)
 

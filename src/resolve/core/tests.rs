@@ -121,7 +121,11 @@ fn drive(core: &mut ScanCore, world: &mut World, mut now: Instant) -> Vec<Domain
             let resp = world.answer(&q.query, q.dest, false).ok_or_else(|| "silent".to_string());
             core.handle_tcp(q.token, resp, now);
         }
-        rows.extend(std::iter::from_fn(|| core.poll_completed()));
+        rows.extend(std::iter::from_fn(|| core.poll_completed()).map(|mut row| {
+            // As the pipeline does on its writer thread.
+            crate::analyze::analyze(&mut row, &crate::analyze::providers::ProviderTable::embedded());
+            row
+        }));
         if core.is_idle() {
             return rows;
         }
@@ -277,4 +281,35 @@ fn cname_domain_and_cname_exchange() {
     // what matters is that the alias is reported.
     assert_eq!(rows[0].domain_cname.as_deref(), Some("real.example"));
     assert!(rows[0].findings.contains(&"domain_is_cname"));
+}
+
+#[test]
+fn dangling_exchanges_ask_their_organisation_once() {
+    let mut world = World::new();
+    world
+        .mx("a.example", &[(10, "mx1.gone-org.com"), (20, "mx2.gone-org.com")])
+        .mx("b.example", &[(10, "mx3.gone-org.com")])
+        .mx("c.example", &[(10, "typo.live-org.com")])
+        .a("www.live-org.com", [45, 0, 0, 9])
+        // A zone apex always exists (it holds the SOA): NODATA, not NXDOMAIN.
+        .set("live-org.com", RecordType::TXT, Reply::Records(Vec::new()));
+    let mut core = core(0);
+    let now = Instant::now();
+    for d in ["a.example", "b.example", "c.example"] {
+        core.admit(target(d), now);
+    }
+    let rows = drive(&mut core, &mut world, now);
+    let soa: Vec<&str> =
+        world.asked.iter().filter(|(_, t, _)| *t == RecordType::SOA).map(|(n, _, _)| n.as_str()).collect();
+    assert_eq!(soa.iter().filter(|n| **n == "gone-org.com").count(), 1, "{soa:?}");
+    assert_eq!(soa.iter().filter(|n| **n == "live-org.com").count(), 1, "{soa:?}");
+    let by = |d: &str| rows.iter().find(|r| r.domain.as_deref() == Some(d)).unwrap();
+    assert!(by("a.example").findings.contains(&"dangling_mx"));
+    assert!(by("b.example").findings.contains(&"dangling_mx"));
+    let c = by("c.example");
+    assert!(
+        c.findings.contains(&"mx_unresolvable") && !c.findings.contains(&"dangling_mx"),
+        "{:?}",
+        c.findings
+    );
 }
