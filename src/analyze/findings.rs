@@ -137,11 +137,8 @@ pub const CATALOGUE: &[Finding] = &[
         severity: Severity::Warning,
         summary: "the same exchange appears in more than one MX record",
         reference: "—",
-        detect: |r| {
-            let mut names: Vec<&str> = r.mx.iter().map(|m| m.exchange.as_str()).collect();
-            names.sort_unstable();
-            names.windows(2).any(|w| w[0] == w[1])
-        },
+        // Quadratic, but MX sets are small and this allocates nothing.
+        detect: |r| r.mx.iter().enumerate().any(|(i, m)| r.mx[..i].iter().any(|n| n.exchange == m.exchange)),
     },
     Finding {
         code: "mx_invalid_hostname",
@@ -157,11 +154,7 @@ pub const CATALOGUE: &[Finding] = &[
         reference: "—",
         detect: |r| {
             let Some(domain) = r.domain.as_deref() else { return false };
-            let doubled = format!("{domain}.{domain}");
-            r.mx.iter().any(|m| {
-                m.exchange == doubled
-                    || m.exchange.strip_suffix(doubled.as_str()).is_some_and(|head| head.ends_with('.'))
-            })
+            r.mx.iter().any(|m| ends_with_doubled(&m.exchange, domain))
         },
     },
     Finding {
@@ -170,12 +163,12 @@ pub const CATALOGUE: &[Finding] = &[
         summary: "MX records exist but no exchange has a usable public address, and there is no A fallback",
         reference: "RFC 5321 §5.1",
         detect: |r| {
-            let real: Vec<&MxEntry> = r.mx.iter().filter(|m| !is_null(m)).collect();
+            let mut real = r.mx.iter().filter(|m| !is_null(m));
             // In an --mx-only scan nothing is known about addresses.
             r.addresses_checked
-                && !real.is_empty()
-                && !real.iter().any(|m| m.address_status.is_failure())
-                && !real.iter().any(|m| all_addresses(&m.ipv4, &m.ipv6).any(is_usable))
+                && real.clone().next().is_some()
+                && !real
+                    .any(|m| m.address_status.is_failure() || all_addresses(&m.ipv4, &m.ipv6).any(is_usable))
         },
     },
     Finding {
@@ -240,6 +233,12 @@ pub const CATALOGUE: &[Finding] = &[
 
 fn is_null(m: &MxEntry) -> bool {
     m.exchange == "."
+}
+
+/// `exchange` is `<domain>.<domain>` or ends with `.<domain>.<domain>`.
+fn ends_with_doubled(exchange: &str, domain: &str) -> bool {
+    let Some(head) = exchange.strip_suffix(domain).and_then(|h| h.strip_suffix('.')) else { return false };
+    head.strip_suffix(domain).is_some_and(|rest| rest.is_empty() || rest.ends_with('.'))
 }
 
 /// The catalogue entry for `code`.

@@ -60,7 +60,7 @@ pub struct Provider {
 #[non_exhaustive]
 pub enum ProvidersError {
     /// Not valid TOML, or not the expected shape.
-    #[error("provider table: {0}")]
+    #[error("provider table is not valid")]
     Parse(#[from] toml::de::Error),
     /// A rule of the format is broken.
     #[error("provider table: {0}")]

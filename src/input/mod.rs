@@ -54,7 +54,7 @@ pub enum Item {
 #[non_exhaustive]
 pub enum InputError {
     /// Opening failed.
-    #[error("cannot open {path}: {source}")]
+    #[error("cannot open {path}")]
     Open {
         /// The path given.
         path: String,
@@ -62,7 +62,7 @@ pub enum InputError {
         source: io::Error,
     },
     /// Reading failed part way.
-    #[error("cannot read the input: {0}")]
+    #[error("cannot read the input")]
     Read(#[from] io::Error),
 }
 

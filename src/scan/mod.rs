@@ -141,8 +141,8 @@ pub enum ScanError {
     #[error(transparent)]
     Output(#[from] OutputError),
     /// Sockets could not be set up.
-    #[error("cannot open UDP sockets: {0}")]
-    Socket(std::io::Error),
+    #[error("cannot open UDP sockets")]
+    Socket(#[source] std::io::Error),
     /// No resolver to ask.
     #[error("no resolver given")]
     NoResolver,
