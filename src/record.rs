@@ -107,7 +107,7 @@ pub struct MxEntry {
     /// Its category.
     pub category: Option<Category>,
     /// Registrable domain of the exchange (Public Suffix List).
-    pub org_domain: Option<String>,
+    pub org_domain: Option<Arc<str>>,
     /// The exchange is NXDOMAIN and so is its registrable domain: anyone
     /// may register it. Not an output column (it becomes `dangling_mx`).
     pub org_nxdomain: bool,

@@ -9,38 +9,94 @@ pub mod providers;
 
 use std::sync::Arc;
 
-use crate::record::DomainRecord;
-use providers::ProviderTable;
+use rustc_hash::FxHashMap;
 
-/// Fill in the analysis columns and every finding.
+use crate::record::DomainRecord;
+use providers::{Category, ProviderTable};
+
+/// What is known about one exchange name, whoever uses it.
+#[derive(Debug, Clone, Default)]
+struct ExchangeInfo {
+    provider: Option<(Arc<str>, Category)>,
+    org_domain: Option<Arc<str>>,
+}
+
+fn exchange_info(exchange: &str, table: &ProviderTable) -> ExchangeInfo {
+    if exchange == "." || address::is_ip_literal(exchange) {
+        return ExchangeInfo::default();
+    }
+    ExchangeInfo {
+        provider: table.match_host(exchange).map(|p| (Arc::clone(&p.id), p.category)),
+        org_domain: psl::domain_str(exchange).map(Arc::from),
+    }
+}
+
+/// The analysis of a scan's rows, remembering each exchange it has seen:
+/// millions of domains share a few thousand provider hosts, so most rows
+/// are answered from the map (bounded: cleared when full).
+#[derive(Debug)]
+pub struct Analyzer {
+    table: Arc<ProviderTable>,
+    seen: FxHashMap<Box<str>, ExchangeInfo>,
+}
+
+impl Analyzer {
+    /// Exchange names remembered at most.
+    const CAPACITY: usize = 65_536;
+
+    /// An analyzer over `table`.
+    pub fn new(table: Arc<ProviderTable>) -> Self {
+        Self { table, seen: FxHashMap::default() }
+    }
+
+    /// Fill in the analysis columns and every finding of `record`.
+    pub fn analyze(&mut self, record: &mut DomainRecord) {
+        let Self { table, seen } = self;
+        fill(record, |exchange| {
+            if let Some(info) = seen.get(exchange) {
+                return info.clone();
+            }
+            if seen.len() >= Self::CAPACITY {
+                seen.clear();
+            }
+            let info = exchange_info(exchange, table);
+            seen.insert(exchange.into(), info.clone());
+            info
+        });
+    }
+}
+
+/// Fill in the analysis columns and every finding (no memory between rows;
+/// [`Analyzer`] is the fast path for a whole scan).
 pub fn analyze(record: &mut DomainRecord, table: &ProviderTable) {
+    fill(record, |exchange| exchange_info(exchange, table));
+}
+
+fn fill(record: &mut DomainRecord, mut info: impl FnMut(&str) -> ExchangeInfo) {
     let domain_org = record.domain.as_deref().and_then(psl::domain_str);
     for m in &mut record.mx {
-        if m.is_null() || address::is_ip_literal(&m.exchange) {
-            continue;
-        }
-        if let Some(p) = table.match_host(&m.exchange) {
-            m.provider = Some(Arc::clone(&p.id));
-            m.category = Some(p.category);
-        }
-        m.org_domain = psl::domain_str(&m.exchange).map(str::to_string);
+        let ExchangeInfo { provider, org_domain } = info(&m.exchange);
+        (m.provider, m.category) = match provider {
+            Some((id, category)) => (Some(id), Some(category)),
+            None => (None, None),
+        };
+        m.org_domain = org_domain;
     }
 
     // The provider that receives the mail first: most tier-1 exchanges,
     // ties to the smallest id (deterministic across runs).
-    let mut counts: Vec<(&Arc<str>, usize)> = Vec::new();
+    let mut counts: Vec<(&Arc<str>, Option<Category>, usize)> = Vec::new();
     for m in record.mx.iter().filter(|m| m.tier == 1) {
         if let Some(p) = &m.provider {
-            match counts.iter_mut().find(|(q, _)| *q == p) {
-                Some((_, n)) => *n += 1,
-                None => counts.push((p, 1)),
+            match counts.iter_mut().find(|(q, _, _)| *q == p) {
+                Some((_, _, n)) => *n += 1,
+                None => counts.push((p, m.category, 1)),
             }
         }
     }
-    let first =
-        counts.iter().max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(a.0))).map(|(p, _)| Arc::clone(p));
-    record.provider_category = first.as_ref().and_then(|p| table.get(p)).map(|p| p.category);
-    record.provider = first;
+    let first = counts.iter().max_by(|a, b| a.2.cmp(&b.2).then_with(|| b.0.cmp(a.0)));
+    record.provider_category = first.and_then(|(_, c, _)| *c);
+    record.provider = first.map(|(p, _, _)| Arc::clone(p));
 
     record.providers.clear();
     for m in &record.mx {

@@ -33,7 +33,7 @@ pub fn to_json(r: &DomainRecord) -> Value {
                     "address_status": m.address_status.as_str(),
                     "provider": m.provider.as_deref(),
                     "category": m.category.map(|c| c.as_str()),
-                    "org_domain": m.org_domain,
+                    "org_domain": m.org_domain.as_deref(),
                 })
             })
             .collect();

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
-use crate::analyze::{analyze, providers::ProviderTable};
+use crate::analyze::{Analyzer, providers::ProviderTable};
 use crate::dns::inflight::SplitMix;
 use crate::dns::socket::UdpPool;
 use crate::input::{InputError, InputStats, Item, ListReader};
@@ -214,7 +214,7 @@ pub async fn run(
 
     let (row_tx, mut row_rx) = mpsc::unbounded_channel::<Vec<DomainRecord>>();
     let writer_counters = Arc::clone(&counters);
-    let providers = Arc::clone(&cfg.providers);
+    let mut analyzer = Analyzer::new(Arc::clone(&cfg.providers));
     let writer = std::thread::Builder::new()
         .name("mxscan-writer".into())
         .spawn(move || -> Result<[u64; 7], OutputError> {
@@ -224,7 +224,7 @@ pub async fn run(
                 let n = rows.len() as u64;
                 for mut row in rows {
                     // Analysis runs here, off the query engine's thread.
-                    analyze(&mut row, &providers);
+                    analyzer.analyze(&mut row);
                     by_status[Status::ALL.iter().position(|s| *s == row.status).expect("known status")] += 1;
                     sink.write(row)?;
                 }
