@@ -17,6 +17,7 @@ use rustc_hash::FxHashMap;
 
 use super::cache::HostCache;
 use super::domain::{DomainScan, Need};
+use super::health::{Observed, ResolverHealth, Verdict};
 use super::{LookupStatus, Outcome};
 use crate::dns::inflight::{InflightTable, Slot, SplitMix};
 use crate::dns::wire::{self, Answer, WireError, rcode};
@@ -118,8 +119,23 @@ pub struct ScanCore {
     next_token: u64,
     completed: VecDeque<DomainRecord>,
     next_resolver: u16,
+    health: ResolverHealth,
+    events: VecDeque<CoreEvent>,
+    fatal: Option<String>,
     rng: SplitMix,
     stats: CoreStats,
+}
+
+/// Something the driver should tell the user about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CoreEvent {
+    /// A resolver gets no more queries.
+    Sidelined {
+        /// Its address.
+        resolver: SocketAddr,
+        /// Why.
+        reason: String,
+    },
 }
 
 impl ScanCore {
@@ -128,6 +144,7 @@ impl ScanCore {
         assert!(!cfg.resolvers.is_empty(), "at least one resolver");
         let mut rng = rng;
         let inflight = InflightTable::new(cfg.sockets, SplitMix::seeded(rng.next_u64()));
+        let health = ResolverHealth::new(cfg.resolvers.len());
         Self {
             cache: HostCache::new(cfg.cache_capacity),
             cfg,
@@ -142,6 +159,9 @@ impl ScanCore {
             next_token: 0,
             completed: VecDeque::new(),
             next_resolver: 0,
+            health,
+            events: VecDeque::new(),
+            fatal: None,
             rng,
             stats: CoreStats::default(),
         }
@@ -203,6 +223,34 @@ impl ScanCore {
     /// The next query to repeat over TCP.
     pub fn poll_tcp(&mut self) -> Option<TcpQuery> {
         self.tcp_out.pop_front()
+    }
+
+    /// The next event for the user.
+    pub fn poll_event(&mut self) -> Option<CoreEvent> {
+        self.events.pop_front()
+    }
+
+    /// Set when the scan cannot go on: no usable resolver answers.
+    pub fn fatal(&self) -> Option<&str> {
+        self.fatal.as_deref()
+    }
+
+    /// Resolvers that were sidelined.
+    pub fn sidelined(&self) -> Vec<SocketAddr> {
+        self.health.sidelined().map(|r| self.cfg.resolvers[r as usize]).collect()
+    }
+
+    fn observe(&mut self, resolver: u16, observed: Observed) {
+        match self.health.record(resolver, observed) {
+            Verdict::Fine => {}
+            Verdict::Sidelined { resolver, reason } => {
+                let resolver = self.cfg.resolvers[resolver as usize];
+                self.events.push_back(CoreEvent::Sidelined { resolver, reason });
+            }
+            Verdict::AllDead { reason } => {
+                self.fatal.get_or_insert(reason);
+            }
+        }
     }
 
     /// The next finished row.
@@ -271,7 +319,10 @@ impl ScanCore {
                 self.stats.answers += 1;
                 self.on_answer(l, resolver, answer, true, now);
             }
-            Err(e) => self.fail_attempt(l, resolver, LookupStatus::Error, Some(e), now),
+            Err(e) => {
+                self.observe(resolver, Observed::Timeout);
+                self.fail_attempt(l, resolver, LookupStatus::Error, Some(e), now);
+            }
         }
     }
 
@@ -280,6 +331,7 @@ impl ScanCore {
     pub fn handle_timeout(&mut self, now: Instant) {
         while let Some((_, pending)) = self.inflight.pop_expired(now) {
             self.stats.timeouts += 1;
+            self.observe(pending.resolver, Observed::Timeout);
             self.fail_attempt(pending.lookup, pending.resolver, LookupStatus::Timeout, None, now);
         }
         while let Some(&Reverse((at, l))) = self.backoff.peek() {
@@ -308,6 +360,14 @@ impl ScanCore {
             self.stats.tcp += 1;
             return;
         }
+        self.observe(
+            resolver,
+            match answer.rcode {
+                rcode::NOERROR | rcode::NXDOMAIN => Observed::Answer,
+                rcode::REFUSED => Observed::Refused,
+                _ => Observed::ServFail,
+            },
+        );
         let status = match answer.rcode {
             rcode::NOERROR => LookupStatus::NoError,
             rcode::NXDOMAIN => LookupStatus::NxDomain,
@@ -333,7 +393,7 @@ impl ScanCore {
     ) {
         let lookup = self.lookups.get_mut(l);
         if lookup.attempts <= self.cfg.retries {
-            lookup.resolver = (resolver + 1) % self.cfg.resolvers.len() as u16;
+            lookup.resolver = self.health.after(resolver);
             // Exponential backoff: 50 ms, 100 ms, 200 ms ... capped at 1 s,
             // so a struggling resolver is not hit again at once.
             let exp = u32::from(lookup.attempts.saturating_sub(1).min(5));
@@ -389,8 +449,8 @@ impl ScanCore {
             self.lookups.get_mut(l).waiters.push(d);
             return;
         }
-        let resolver = self.next_resolver;
-        self.next_resolver = (self.next_resolver + 1) % self.cfg.resolvers.len() as u16;
+        let resolver = self.health.usable_from(self.next_resolver);
+        self.next_resolver = (resolver + 1) % self.cfg.resolvers.len() as u16;
         let l = self.lookups.insert(Lookup {
             name: key.0.clone(),
             qtype: key.1,

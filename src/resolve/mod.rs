@@ -5,6 +5,7 @@
 pub mod cache;
 pub mod core;
 pub mod domain;
+pub mod health;
 
 use crate::dns::wire::Answer;
 

@@ -14,7 +14,7 @@ use crate::dns::socket::{BATCH, RecvBatch, UdpPool};
 use crate::dns::tcp;
 use crate::input::Item;
 use crate::record::DomainRecord;
-use crate::resolve::core::{CoreStats, ScanCore};
+use crate::resolve::core::{CoreEvent, CoreStats, ScanCore};
 
 /// Rows handed to the writer but not yet written, past which no new domain
 /// is admitted: a slow disk must slow the scan, not fill memory.
@@ -32,9 +32,16 @@ pub(crate) struct LoopConfig {
     pub(crate) tcp_timeout: Duration,
 }
 
-/// The writer has gone away (it failed; its error is reported by the caller).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct OutputClosed;
+/// Why the loop stopped early.
+#[derive(Debug, Clone)]
+pub(crate) enum Stop {
+    /// The writer has gone away (it failed; its error is reported by the caller).
+    OutputClosed,
+    /// No usable resolver answers.
+    ResolversDead(String),
+}
+
+use Stop::OutputClosed;
 
 type TcpResult = (u64, Result<Vec<u8>, String>);
 
@@ -67,7 +74,7 @@ pub(crate) async fn run(
     input: mpsc::Receiver<Vec<Item>>,
     output: mpsc::UnboundedSender<Vec<DomainRecord>>,
     counters: Arc<Counters>,
-) -> Result<CoreStats, OutputClosed> {
+) -> Result<(CoreStats, Vec<SocketAddr>), Stop> {
     let (tcp_tx, mut tcp_rx) = mpsc::unbounded_channel::<TcpResult>();
     let mut engine = Engine {
         limiter: RateLimit::new(cfg.rate),
@@ -98,10 +105,15 @@ pub(crate) async fn run(
         engine.spawn_tcp();
         let rate_wait = engine.transmit(now);
         engine.collect_rows(now)?;
+        if let Err(stop) = engine.report_health() {
+            // Keep every row finished so far.
+            engine.flush_rows()?;
+            return Err(stop);
+        }
 
         if engine.input_done && engine.items.len() == 0 && engine.core.is_idle() && engine.tcp_open == 0 {
             engine.flush_rows()?;
-            return Ok(engine.core.stats());
+            return Ok((engine.core.stats(), engine.core.sidelined()));
         }
 
         // Sleep until something happens.
@@ -149,6 +161,21 @@ async fn sleep_until(at: Option<Instant>) {
 }
 
 impl Engine {
+    /// Tell the user about sidelined resolvers; stop when none answers.
+    fn report_health(&mut self) -> Result<(), Stop> {
+        while let Some(event) = self.core.poll_event() {
+            match event {
+                CoreEvent::Sidelined { resolver, reason } => {
+                    eprintln!("mxscan: warning: resolver {resolver} sidelined: {reason}");
+                }
+            }
+        }
+        match self.core.fatal() {
+            Some(reason) => Err(Stop::ResolversDead(reason.to_string())),
+            None => Ok(()),
+        }
+    }
+
     fn has_room(&self) -> bool {
         self.core.active_domains() < self.cfg.concurrency
             && self.rows_sent - self.counters.written.load(Relaxed) < WRITER_BACKLOG
@@ -156,7 +183,7 @@ impl Engine {
 
     /// Admit buffered items (then whole chunks already queued) while there
     /// is room.
-    fn admit_buffered(&mut self, now: Instant) -> Result<(), OutputClosed> {
+    fn admit_buffered(&mut self, now: Instant) -> Result<(), Stop> {
         while self.has_room() {
             let item = match self.items.next() {
                 Some(item) => item,
@@ -276,7 +303,7 @@ impl Engine {
         self.counters.answers.store(self.core.stats().answers, Relaxed);
     }
 
-    fn collect_rows(&mut self, now: Instant) -> Result<(), OutputClosed> {
+    fn collect_rows(&mut self, now: Instant) -> Result<(), Stop> {
         while let Some(row) = self.core.poll_completed() {
             self.counters.done.fetch_add(1, Relaxed);
             self.push_row(row, now)?;
@@ -287,7 +314,7 @@ impl Engine {
         Ok(())
     }
 
-    fn push_row(&mut self, row: DomainRecord, now: Instant) -> Result<(), OutputClosed> {
+    fn push_row(&mut self, row: DomainRecord, now: Instant) -> Result<(), Stop> {
         self.rows.push(row);
         self.rows_sent += 1;
         self.rows_since.get_or_insert(now);
@@ -297,7 +324,7 @@ impl Engine {
         Ok(())
     }
 
-    fn flush_rows(&mut self) -> Result<(), OutputClosed> {
+    fn flush_rows(&mut self) -> Result<(), Stop> {
         self.rows_since = None;
         if self.rows.is_empty() {
             return Ok(());

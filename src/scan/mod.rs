@@ -93,6 +93,8 @@ pub struct ScanSummary {
     pub input: InputStats,
     /// Wall time.
     pub wall: Duration,
+    /// Resolvers that stopped getting queries.
+    pub sidelined: Vec<SocketAddr>,
 }
 
 impl ScanSummary {
@@ -112,7 +114,7 @@ impl ScanSummary {
         let secs = self.wall.as_secs_f64().max(1e-9);
         format!(
             "{} rows ({}) in {:.1}s, {:.0} domains/s; {} queries ({:.0}/s), {} answers, {} timeouts, {} TCP; \
-             {} answers dropped as invalid ({} unmatched, {} malformed); {} duplicate lines skipped",
+             {} answers dropped as invalid ({} unmatched, {} malformed); {} duplicate lines skipped{}",
             self.rows(),
             if statuses.is_empty() { "none".to_string() } else { statuses.join(", ") },
             secs,
@@ -126,6 +128,12 @@ impl ScanSummary {
             self.core.unmatched,
             self.core.malformed,
             self.input.duplicates,
+            if self.sidelined.is_empty() {
+                String::new()
+            } else {
+                let list: Vec<String> = self.sidelined.iter().map(ToString::to_string).collect();
+                format!("; sidelined resolvers: {}", list.join(", "))
+            },
         )
     }
 }
@@ -146,6 +154,15 @@ pub enum ScanError {
     /// No resolver to ask.
     #[error("no resolver given")]
     NoResolver,
+    /// Every resolver stopped answering: the scan stopped rather than time
+    /// out every remaining domain. Rows written so far are kept.
+    #[error("scan stopped after {rows} row(s): {reason}")]
+    ResolversDead {
+        /// Why.
+        reason: String,
+        /// Rows written before stopping.
+        rows: u64,
+    },
 }
 
 /// Where items come from: a list file, or names given on a command line.
@@ -244,11 +261,18 @@ pub async fn run(
 
     // The writer's error explains an engine stop, so it is checked first.
     let by_status = writer.join().expect("writer thread")?;
+    // On an early stop the input thread may be blocked on a full channel;
+    // dropping nothing more is needed: its receiver is gone with the engine.
     let input = reader.join().expect("input thread")?;
-    let core = engine_result.map_err(|_| {
-        ScanError::Output(OutputError::Write(std::io::Error::other("the writer stopped early")))
+    let (core, sidelined) = engine_result.map_err(|stop| match stop {
+        engine::Stop::OutputClosed => {
+            ScanError::Output(OutputError::Write(std::io::Error::other("the writer stopped early")))
+        }
+        engine::Stop::ResolversDead(reason) => {
+            ScanError::ResolversDead { reason, rows: by_status.iter().sum() }
+        }
     })?;
-    Ok(ScanSummary { by_status, core, input, wall: started.elapsed() })
+    Ok(ScanSummary { by_status, core, input, wall: started.elapsed(), sidelined })
 }
 
 /// A sink that keeps rows in memory (for `mxscan lookup` and tests).

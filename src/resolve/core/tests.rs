@@ -24,11 +24,13 @@ enum Reply {
 struct World {
     zone: HashMap<(String, RecordType), Reply>,
     asked: Vec<(String, RecordType, SocketAddr)>,
+    /// Resolvers that never answer.
+    dead: Vec<SocketAddr>,
 }
 
 impl World {
     fn new() -> Self {
-        Self { zone: HashMap::new(), asked: Vec::new() }
+        Self { zone: HashMap::new(), asked: Vec::new(), dead: Vec::new() }
     }
 
     fn set(&mut self, name: &str, t: RecordType, reply: Reply) -> &mut Self {
@@ -52,6 +54,9 @@ impl World {
         let question = q.queries[0].clone();
         let name = question.name().to_ascii().trim_end_matches('.').to_string();
         self.asked.push((name.clone(), question.query_type(), dest));
+        if self.dead.contains(&dest) {
+            return None;
+        }
         let mut resp = Message::new(q.id, MessageType::Response, q.op_code);
         resp.add_query(question.clone());
         let reply = self.zone.get(&(name.clone(), question.query_type())).cloned();
@@ -108,7 +113,15 @@ fn target(d: &str) -> Target {
 
 /// Run until idle: answer every transmission at once, advance simulated
 /// time to the next deadline when nothing is left to send.
-fn drive(core: &mut ScanCore, world: &mut World, mut now: Instant) -> Vec<DomainRecord> {
+fn drive(core: &mut ScanCore, world: &mut World, now: Instant) -> Vec<DomainRecord> {
+    drive_until(core, world, now).expect("no fatal verdict")
+}
+
+fn drive_until(
+    core: &mut ScanCore,
+    world: &mut World,
+    mut now: Instant,
+) -> Result<Vec<DomainRecord>, String> {
     let mut buf = Vec::new();
     let mut rows = Vec::new();
     for _ in 0..10_000 {
@@ -127,7 +140,10 @@ fn drive(core: &mut ScanCore, world: &mut World, mut now: Instant) -> Vec<Domain
             row
         }));
         if core.is_idle() {
-            return rows;
+            return Ok(rows);
+        }
+        if let Some(reason) = core.fatal() {
+            return Err(reason.to_string());
         }
         match core.poll_timeout() {
             Some(t) => now = t.max(now),
@@ -312,4 +328,44 @@ fn dangling_exchanges_ask_their_organisation_once() {
         "{:?}",
         c.findings
     );
+}
+
+#[test]
+fn a_dead_resolver_is_sidelined_and_the_scan_completes() {
+    let mut world = World::new();
+    for i in 0..300 {
+        world.mx(&format!("d{i}.example"), &[(10, "mx.shared.example")]);
+    }
+    world.a("mx.shared.example", [45, 0, 0, 1]);
+    world.dead.push(resolvers()[0]);
+    let mut core = core(2);
+    let now = Instant::now();
+    for i in 0..300 {
+        core.admit(target(&format!("d{i}.example")), now);
+    }
+    let rows = drive(&mut core, &mut world, now);
+    assert_eq!(rows.len(), 300);
+    assert!(rows.iter().all(|r| r.status == Status::Ok && r.mx[0].address_status == AddressStatus::Ok));
+    assert_eq!(core.sidelined(), vec![resolvers()[0]]);
+    assert!(
+        matches!(core.poll_event(), Some(CoreEvent::Sidelined { resolver, .. }) if resolver == resolvers()[0])
+    );
+    // After the verdict, new lookups go to the live resolver only.
+    let late = world.asked.iter().rev().take(10).filter(|(_, _, d)| *d == resolvers()[0]).count();
+    assert_eq!(late, 0);
+}
+
+#[test]
+fn when_every_resolver_is_dead_the_core_says_so() {
+    let mut world = World::new();
+    world.dead = resolvers();
+    let mut core = core(1);
+    let now = Instant::now();
+    for i in 0..200 {
+        core.admit(target(&format!("d{i}.example")), now);
+    }
+    let reason = drive_until(&mut core, &mut world, now).expect_err("must stop");
+    assert!(reason.contains("no resolver answers"), "{reason}");
+    // Bounded: a few timeouts' worth of attempts, not every domain's retries.
+    assert!(world.asked.len() < 400, "{} queries before giving up", world.asked.len());
 }

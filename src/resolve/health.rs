@@ -1,0 +1,212 @@
+//! Resolver health: which resolvers still deserve queries.
+//!
+//! Each resolver keeps a shift register of its last [`WINDOW`] outcomes. A
+//! resolver is *dead* when none of them was an answer (timeouts, or REFUSED:
+//! it will not serve us). It is *failing* when at least 90 % were SERVFAIL,
+//! REFUSED or timeouts. A dead resolver is sidelined as soon as another one
+//! still answers; a failing one only when another does clearly better, since
+//! a stretch of broken domains makes any resolver SERVFAIL. When every
+//! remaining resolver is dead, the scan cannot go on: the verdict says so,
+//! and the caller stops instead of timing out every domain in turn.
+
+/// Outcomes remembered per resolver.
+pub const WINDOW: u32 = 64;
+
+/// What came back for one attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Observed {
+    /// NOERROR or NXDOMAIN: a real answer.
+    Answer,
+    /// SERVFAIL (or another failing RCODE).
+    ServFail,
+    /// REFUSED.
+    Refused,
+    /// Nothing within the timeout.
+    Timeout,
+}
+
+/// A change worth telling the user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Nothing changed.
+    Fine,
+    /// This resolver gets no more queries.
+    Sidelined {
+        /// Resolver index.
+        resolver: u16,
+        /// Why, for people.
+        reason: String,
+    },
+    /// No usable resolver answers any more.
+    AllDead {
+        /// Why, for people.
+        reason: String,
+    },
+}
+
+#[derive(Debug, Clone, Default)]
+struct State {
+    fails: u64,
+    silent: u64,
+    len: u32,
+    sidelined: bool,
+}
+
+impl State {
+    fn full(&self) -> bool {
+        self.len >= WINDOW
+    }
+    fn dead(&self) -> bool {
+        self.full() && self.silent.count_ones() >= WINDOW
+    }
+    /// Answered at least once in its window.
+    fn answers(&self) -> bool {
+        let seen = if self.len >= 64 { u64::MAX } else { (1u64 << self.len) - 1 };
+        self.len > 0 && (self.silent & seen) != seen
+    }
+    fn fail_ratio(&self) -> f64 {
+        f64::from(self.fails.count_ones()) / f64::from(self.len.clamp(1, WINDOW))
+    }
+}
+
+/// See the module docs.
+#[derive(Debug, Clone)]
+pub struct ResolverHealth {
+    states: Vec<State>,
+}
+
+impl ResolverHealth {
+    /// Health of `count` resolvers, all presumed well.
+    pub fn new(count: usize) -> Self {
+        Self { states: vec![State::default(); count] }
+    }
+
+    /// Whether `r` may get queries.
+    pub fn usable(&self, r: u16) -> bool {
+        !self.states[r as usize].sidelined
+    }
+
+    /// The first usable resolver at or after `r` (wrapping); `r` itself if
+    /// none is usable.
+    pub fn usable_from(&self, r: u16) -> u16 {
+        let n = self.states.len() as u16;
+        (0..n).map(|k| (r + k) % n).find(|&s| self.usable(s)).unwrap_or(r)
+    }
+
+    /// The next usable resolver after `r`, for a retry.
+    pub fn after(&self, r: u16) -> u16 {
+        self.usable_from((r + 1) % self.states.len() as u16)
+    }
+
+    /// Sidelined resolvers.
+    pub fn sidelined(&self) -> impl Iterator<Item = u16> + '_ {
+        (0..self.states.len() as u16).filter(|&r| !self.usable(r))
+    }
+
+    /// Record an outcome of `r` and judge.
+    pub fn record(&mut self, r: u16, observed: Observed) -> Verdict {
+        let s = &mut self.states[r as usize];
+        let fail = observed != Observed::Answer;
+        let silent = matches!(observed, Observed::Timeout | Observed::Refused);
+        s.fails = (s.fails << 1) | u64::from(fail);
+        s.silent = (s.silent << 1) | u64::from(silent);
+        s.len = (s.len + 1).min(WINDOW);
+        if !fail || s.sidelined || !s.full() {
+            return Verdict::Fine;
+        }
+        let (dead, ratio) = (s.dead(), s.fail_ratio());
+        let others_answer =
+            self.states.iter().enumerate().any(|(i, o)| i != r as usize && !o.sidelined && o.answers());
+        let others_do_better = self
+            .states
+            .iter()
+            .enumerate()
+            .any(|(i, o)| i != r as usize && !o.sidelined && o.len >= 16 && o.fail_ratio() < 0.5);
+        if dead && others_answer {
+            self.states[r as usize].sidelined = true;
+            let reason = format!("no answer to its last {WINDOW} queries (timeouts or REFUSED)");
+            return Verdict::Sidelined { resolver: r, reason };
+        }
+        if dead {
+            let reason = format!(
+                "no resolver answers: the last {WINDOW} queries to each usable resolver timed out or were refused"
+            );
+            return Verdict::AllDead { reason };
+        }
+        if ratio >= 0.9 && others_do_better {
+            self.states[r as usize].sidelined = true;
+            let reason = format!(
+                "{:.0} % of its last {WINDOW} queries failed (SERVFAIL, REFUSED, timeouts)",
+                ratio * 100.0
+            );
+            return Verdict::Sidelined { resolver: r, reason };
+        }
+        Verdict::Fine
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dead_resolver_is_sidelined_while_another_answers() {
+        let mut h = ResolverHealth::new(2);
+        for _ in 0..20 {
+            assert_eq!(h.record(1, Observed::Answer), Verdict::Fine);
+        }
+        let mut verdicts = Vec::new();
+        for _ in 0..WINDOW {
+            verdicts.push(h.record(0, Observed::Timeout));
+        }
+        assert!(matches!(verdicts.last(), Some(Verdict::Sidelined { resolver: 0, .. })), "{verdicts:?}");
+        assert!(verdicts[..WINDOW as usize - 1].iter().all(|v| *v == Verdict::Fine));
+        assert!(!h.usable(0) && h.usable(1));
+        assert_eq!(h.usable_from(0), 1);
+        assert_eq!(h.after(1), 1, "the only usable one");
+        assert_eq!(h.sidelined().collect::<Vec<_>>(), vec![0]);
+    }
+
+    #[test]
+    fn all_dead_is_a_verdict_not_a_sidelining() {
+        let mut h = ResolverHealth::new(1);
+        let mut last = Verdict::Fine;
+        for _ in 0..WINDOW {
+            last = h.record(0, Observed::Refused);
+        }
+        assert!(matches!(last, Verdict::AllDead { .. }));
+        assert!(h.usable(0));
+        // Two dead resolvers: neither is sidelined for the other; once one
+        // has a full window of silence and the other never answered, all
+        // are dead.
+        let mut h = ResolverHealth::new(2);
+        for _ in 0..WINDOW - 1 {
+            assert_eq!(h.record(0, Observed::Timeout), Verdict::Fine);
+            assert_eq!(h.record(1, Observed::Timeout), Verdict::Fine);
+        }
+        assert!(matches!(h.record(0, Observed::Timeout), Verdict::AllDead { .. }));
+        assert!(h.usable(0) && h.usable(1), "nobody was sidelined");
+    }
+
+    #[test]
+    fn servfail_storms_need_a_better_resolver() {
+        // Alone, a resolver that SERVFAILs a stretch of broken domains stays.
+        let mut h = ResolverHealth::new(1);
+        for _ in 0..2 * WINDOW {
+            assert_eq!(h.record(0, Observed::ServFail), Verdict::Fine);
+        }
+        // Beside a healthy one, it goes.
+        let mut h = ResolverHealth::new(2);
+        for _ in 0..32 {
+            h.record(1, Observed::Answer);
+        }
+        let verdicts: Vec<Verdict> = (0..WINDOW).map(|_| h.record(0, Observed::ServFail)).collect();
+        assert!(matches!(verdicts.last(), Some(Verdict::Sidelined { resolver: 0, .. })));
+        // One answer in the window keeps a resolver alive (not dead).
+        let mut h = ResolverHealth::new(1);
+        h.record(0, Observed::Answer);
+        for _ in 0..WINDOW - 1 {
+            assert_eq!(h.record(0, Observed::Timeout), Verdict::Fine);
+        }
+    }
+}

@@ -1,0 +1,46 @@
+"""Resolver health against the real test bed: a dead resolver beside a live one is sidelined and the
+scan is as right as a clean one; when every resolver is dead, mxscan says so quickly and exits 1,
+keeping a readable output."""
+import sys
+import time
+
+import pytest
+
+from conftest import free_ports
+from test_scan import compare, ok, read_parquet, run
+
+
+
+def test_a_dead_resolver_is_sidelined_and_results_stay_right(mxscan_bin, testbed, tmp_path):
+    (dead,) = free_ports(1)
+    out = tmp_path / "out.parquet"
+    proc = run([mxscan_bin, "scan", str(testbed.input_csv), "-o", str(out), "--resolver", testbed.resolver,
+                "--resolver", f"127.0.0.1:{dead}", "--rate", "0", "--timeout", "1s", "--retries", "2"])
+    ok(proc, "mxscan scan with a dead second resolver")
+    stderr = proc.stderr.decode(errors="replace")
+    assert f"resolver 127.0.0.1:{dead} sidelined" in stderr, stderr
+    assert f"sidelined resolvers: 127.0.0.1:{dead}" in stderr, stderr
+    problems = compare(read_parquet(out), testbed.truth)
+    if problems:
+        pytest.fail(problems, pytrace=False)
+
+
+def test_every_resolver_dead_stops_quickly_with_one_line(mxscan_bin, testbed, tmp_path):
+    dead1, dead2 = free_ports(2)
+    out = tmp_path / "out.parquet"
+    started = time.monotonic()
+    proc = run([mxscan_bin, "scan", str(testbed.input_csv), "-o", str(out), "--resolver", f"127.0.0.1:{dead1}",
+                "--resolver", f"127.0.0.1:{dead2}", "--rate", "0", "--timeout", "1s", "--retries", "2", "--quiet"])
+    took = time.monotonic() - started
+    assert proc.returncode == 1
+    lines = proc.stderr.decode(errors="replace").strip().splitlines()
+    assert len(lines) == 1 and "no resolver answers" in lines[0], lines
+    # A few timeouts' worth, not 12,000 domains × 3 attempts.
+    assert took < 20, f"took {took:.1f}s"
+    # What was written is a valid Parquet file (the invalid lines at least, nothing half-written).
+    rows = read_parquet(out)
+    assert all(r["status"] in ("invalid", "timeout") for r in rows), {r["status"] for r in rows}
+
+
+if __name__ == "__main__":
+    sys.exit(pytest.main([__file__]))
