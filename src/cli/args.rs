@@ -87,6 +87,11 @@ pub(crate) struct ScanArgs {
     /// survey).
     #[arg(long)]
     pub(crate) mx_only: bool,
+    /// 0x20: send query names in random letter case and accept only answers
+    /// that echo it (harder to spoof; a resolver that lowercases names will
+    /// then look dead).
+    #[arg(long)]
+    pub(crate) randomize_case: bool,
     /// No progress bar and no summary.
     #[arg(short, long)]
     pub(crate) quiet: bool,

@@ -63,6 +63,7 @@ fn scan_command(args: ScanArgs) -> Result<ExitCode> {
         mx_only: args.mx_only,
         sockets: usize::from(args.sockets),
         providers: Arc::new(provider_table(&args.resolver)?),
+        randomize_case: args.randomize_case,
         ..ScanConfig::default()
     };
     // Both ends are opened before any query is sent: a typo in a path is a

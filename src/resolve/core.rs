@@ -40,6 +40,10 @@ pub struct CoreConfig {
     pub mx_only: bool,
     /// Exchange outcomes kept for reuse.
     pub cache_capacity: usize,
+    /// 0x20: send query names in random letter case and accept only answers
+    /// that echo it exactly (draft-vixie-dnsext-dns0x20): about one more bit
+    /// of entropy per letter for a spoofer to guess.
+    pub randomize_case: bool,
 }
 
 /// A datagram to send: the payload is in the buffer given to
@@ -123,6 +127,8 @@ pub struct ScanCore {
     events: VecDeque<CoreEvent>,
     fatal: Option<String>,
     rng: SplitMix,
+    /// Secret for the 0x20 case pattern of each attempt.
+    case_key: u64,
     stats: CoreStats,
 }
 
@@ -145,6 +151,7 @@ impl ScanCore {
         let mut rng = rng;
         let inflight = InflightTable::new(cfg.sockets, SplitMix::seeded(rng.next_u64()));
         let health = ResolverHealth::new(cfg.resolvers.len());
+        let case_key = rng.next_u64();
         Self {
             cache: HostCache::new(cfg.cache_capacity),
             cfg,
@@ -162,6 +169,7 @@ impl ScanCore {
             health,
             events: VecDeque::new(),
             fatal: None,
+            case_key,
             rng,
             stats: CoreStats::default(),
         }
@@ -211,8 +219,12 @@ impl ScanCore {
         let lookup = self.lookups.get_mut(l);
         lookup.attempts += 1;
         let resolver = lookup.resolver;
-        let (slot, _) = self.inflight.insert(l, resolver, now, now + self.cfg.timeout);
-        wire::encode_query(buf, slot.id, &lookup.name, lookup.qtype);
+        let (slot, seq) = self.inflight.insert(l, resolver, now, now + self.cfg.timeout);
+        if self.cfg.randomize_case {
+            wire::encode_query(buf, slot.id, &mix_case(&lookup.name, seq ^ self.case_key), lookup.qtype);
+        } else {
+            wire::encode_query(buf, slot.id, &lookup.name, lookup.qtype);
+        }
         let owner = self.domains.get_mut(lookup.owner);
         owner.queries = owner.queries.saturating_add(1);
         owner.first_sent.get_or_insert(now);
@@ -288,7 +300,13 @@ impl ScanCore {
             return;
         }
         let lookup = self.lookups.get(pending.lookup);
-        match wire::parse_answer(bytes, &lookup.name, lookup.qtype, false) {
+        let parsed = if self.cfg.randomize_case {
+            let sent = mix_case(&lookup.name, pending.seq ^ self.case_key);
+            wire::parse_answer(bytes, &sent, lookup.qtype, true)
+        } else {
+            wire::parse_answer(bytes, &lookup.name, lookup.qtype, false)
+        };
+        match parsed {
             Ok(answer) => {
                 self.inflight.remove(slot);
                 self.stats.answers += 1;
@@ -463,6 +481,22 @@ impl ScanCore {
         self.by_question.insert(key, l);
         self.send_queue.push_back(l);
     }
+}
+
+/// `name` with each ASCII letter's case drawn from `key` (0x20 encoding).
+fn mix_case(name: &str, key: u64) -> String {
+    let mut rng = SplitMix::seeded(key);
+    let mut bits = 0u64;
+    name.bytes()
+        .enumerate()
+        .map(|(i, b)| {
+            if i % 64 == 0 {
+                bits = rng.next_u64();
+            }
+            let upper = (bits >> (i % 64)) & 1 == 1;
+            (if upper { b.to_ascii_uppercase() } else { b }) as char
+        })
+        .collect()
 }
 
 fn rcode_name(code: u8) -> String {

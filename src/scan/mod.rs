@@ -49,6 +49,8 @@ pub struct ScanConfig {
     pub cache_capacity: usize,
     /// Provider fingerprints for the analysis stage.
     pub providers: Arc<ProviderTable>,
+    /// 0x20 case randomisation of query names.
+    pub randomize_case: bool,
 }
 
 impl Default for ScanConfig {
@@ -63,6 +65,7 @@ impl Default for ScanConfig {
             sockets: 4,
             cache_capacity: 65_536,
             providers: Arc::new(ProviderTable::embedded()),
+            randomize_case: false,
         }
     }
 }
@@ -194,6 +197,7 @@ pub async fn run(
             retries: cfg.retries,
             mx_only: cfg.mx_only,
             cache_capacity: cfg.cache_capacity,
+            randomize_case: cfg.randomize_case,
         },
         SplitMix::from_entropy(),
     );

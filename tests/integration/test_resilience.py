@@ -42,5 +42,18 @@ def test_every_resolver_dead_stops_quickly_with_one_line(mxscan_bin, testbed, tm
     assert all(r["status"] in ("invalid", "timeout") for r in rows), {r["status"] for r in rows}
 
 
+
+def test_randomized_case_through_unbound_is_as_right(mxscan_bin, testbed, tmp_path):
+    """0x20: Unbound echoes the case it was asked in, so every answer is accepted and rows stay right."""
+    out = tmp_path / "out.parquet"
+    proc = run([mxscan_bin, "scan", str(testbed.input_csv), "-o", str(out), "--resolver", testbed.resolver,
+                "--randomize-case", "--rate", "0", "--timeout", "1s", "--retries", "2"])
+    ok(proc, "mxscan scan --randomize-case")
+    assert "(0 unmatched," in proc.stderr.decode(errors="replace"), proc.stderr
+    problems = compare(read_parquet(out), testbed.truth)
+    if problems:
+        pytest.fail(problems, pytrace=False)
+
+
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__]))

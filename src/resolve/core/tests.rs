@@ -52,7 +52,8 @@ impl World {
     fn answer(&mut self, query: &[u8], dest: SocketAddr, truncate_ok: bool) -> Option<Vec<u8>> {
         let q = Message::from_vec(query).unwrap();
         let question = q.queries[0].clone();
-        let name = question.name().to_ascii().trim_end_matches('.').to_string();
+        // Matched case-insensitively; the question is echoed as asked (0x20).
+        let name = question.name().to_ascii().trim_end_matches('.').to_ascii_lowercase();
         self.asked.push((name.clone(), question.query_type(), dest));
         if self.dead.contains(&dest) {
             return None;
@@ -102,6 +103,7 @@ fn core(retries: u8) -> ScanCore {
             retries,
             mx_only: false,
             cache_capacity: 1000,
+            randomize_case: false,
         },
         SplitMix::seeded(42),
     )
@@ -368,4 +370,40 @@ fn when_every_resolver_is_dead_the_core_says_so() {
     assert!(reason.contains("no resolver answers"), "{reason}");
     // Bounded: a few timeouts' worth of attempts, not every domain's retries.
     assert!(world.asked.len() < 400, "{} queries before giving up", world.asked.len());
+}
+
+#[test]
+fn randomized_case_must_be_echoed_exactly() {
+    let mut world = World::new();
+    world.mx("a.example", &[(10, "mx.a.example")]).a("mx.a.example", [45, 0, 0, 1]);
+    let mut core = core(0);
+    core.cfg.randomize_case = true;
+    let now = Instant::now();
+    core.admit(target("a.example"), now);
+    let mut buf = Vec::new();
+    let t = core.poll_transmit(now, &mut buf).unwrap();
+    let sent = Message::from_vec(&buf).unwrap().queries[0].name().to_ascii();
+    assert!(sent.eq_ignore_ascii_case("a.example."), "{sent}");
+    assert_ne!(sent, "a.example.", "this seed mixes the case");
+    // A forger who answers in lowercase (or any other case) is not believed.
+    let mut q = Vec::new();
+    wire::encode_query(&mut q, u16::from_be_bytes([buf[0], buf[1]]), "a.example", rtype::MX);
+    let mut forger = World::new();
+    forger.mx("a.example", &[(1, "evil.example")]);
+    let forged = forger.answer(&q, t.dest, true).unwrap();
+    core.handle_datagram(t.socket, t.dest, &forged, now);
+    assert_eq!(core.stats().unmatched, 1);
+    // The real resolver echoes the case: accepted.
+    let real = world.answer(&buf, t.dest, true).unwrap();
+    core.handle_datagram(t.socket, t.dest, &real, now);
+    let rows = drive(&mut core, &mut world, now);
+    assert_eq!(rows[0].mx[0].exchange, "mx.a.example");
+}
+
+#[test]
+fn case_patterns_differ_between_attempts() {
+    let a = mix_case("www.example-domain.com", 1);
+    let b = mix_case("www.example-domain.com", 2);
+    assert!(a.eq_ignore_ascii_case(&b) && a != b);
+    assert_eq!(mix_case("123.45", 9), "123.45");
 }
