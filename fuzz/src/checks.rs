@@ -1,0 +1,116 @@
+#![allow(dead_code)] // each fuzz target uses one of these checks
+//! The properties the fuzz targets check, shared with the corpus replay
+//! test (`tests/fuzz_corpus.rs`) so CI runs the same checks on every
+//! corpus file.
+
+use hickory_proto::op::Message;
+use hickory_proto::rr::RData;
+use mxscan::dns::wire::{parse_answer, rtype};
+
+/// The walker on arbitrary bytes: never panics; whatever it accepts for
+/// `(qname, qtype)` without a CNAME chain, hickory-proto decodes to the same
+/// records.
+pub fn wire(data: &[u8], qname: &str, qtype: u16) {
+    let Ok(ours) = parse_answer(data, qname, qtype, false) else { return };
+    let Ok(theirs) = Message::from_vec(data) else { return };
+    if ours.canonical.is_some() {
+        return; // hickory has no chain view to compare with
+    }
+    let owner = |n: &hickory_proto::rr::Name| n.to_ascii().trim_end_matches('.').eq_ignore_ascii_case(qname);
+    let plain = |s: String| s.trim_end_matches('.').to_lowercase();
+    match qtype {
+        rtype::MX => {
+            let theirs: Vec<(u16, String)> = theirs
+                .answers
+                .iter()
+                .filter(|r| owner(&r.name))
+                .filter_map(|r| match &r.data {
+                    RData::MX(mx) => Some((mx.preference, plain(mx.exchange.to_ascii()))),
+                    _ => None,
+                })
+                .collect();
+            let ours: Vec<(u16, String)> = ours
+                .mx
+                .into_iter()
+                .map(|m| (m.preference, if m.exchange == "." { String::new() } else { m.exchange }))
+                .collect();
+            // Escaped label bytes are spelled differently by the two; skip those.
+            if !ours.iter().any(|(_, e)| e.contains('\\')) {
+                assert_eq!(ours, theirs);
+            }
+        }
+        rtype::A => {
+            let theirs: Vec<_> = theirs
+                .answers
+                .iter()
+                .filter(|r| owner(&r.name))
+                .filter_map(|r| match &r.data {
+                    RData::A(a) => Some(a.0),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(ours.ipv4, theirs);
+        }
+        rtype::AAAA => {
+            let theirs: Vec<_> = theirs
+                .answers
+                .iter()
+                .filter(|r| owner(&r.name))
+                .filter_map(|r| match &r.data {
+                    RData::AAAA(a) => Some(a.0),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(ours.ipv6, theirs);
+        }
+        _ => {}
+    }
+}
+
+/// The input normaliser: never panics; what it accepts is ASCII, at most
+/// 253 octets, and normalises to itself.
+pub fn normalize(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    if let Ok(name) = mxscan::input::normalize(&text) {
+        assert!(name.is_ascii() && name.len() <= 253, "{name:?}");
+        assert_eq!(mxscan::input::normalize(&name).as_deref(), Ok(name.as_str()));
+    }
+}
+
+/// The row builder: any row, however odd its strings and numbers, goes
+/// through analysis and into an Arrow batch and a JSON line.
+pub fn row(data: &[u8]) {
+    use mxscan::record::{AddressStatus, DomainRecord, MxEntry};
+    let mut bytes = data.iter().copied();
+    let mut next = || bytes.next().unwrap_or(0);
+    let text = |n: usize, at: usize| {
+        String::from_utf8_lossy(&data[at.min(data.len())..(at + n).min(data.len())]).into_owned()
+    };
+    let mut r = DomainRecord::invalid(text(40, 0), Some(u32::from(next())), text(20, 3));
+    if next() % 2 == 0 {
+        r.domain = Some(text(30, 5));
+        r.status = mxscan::record::Status::Ok;
+        r.error = None;
+        r.addresses_checked = next() % 2 == 0;
+    }
+    let count = usize::from(next() % 8);
+    for i in 0..count {
+        let mut m =
+            MxEntry::new(u16::from(next()) << 8 | u16::from(next()), text(usize::from(next() % 64), i * 7));
+        m.tier = next();
+        m.ipv4 = (0..next() % 3).map(|_| std::net::Ipv4Addr::new(next(), next(), next(), next())).collect();
+        m.address_status = match next() % 4 {
+            0 => AddressStatus::Ok,
+            1 => AddressStatus::NxDomain,
+            2 => AddressStatus::Timeout,
+            _ => AddressStatus::Skipped,
+        };
+        m.org_nxdomain = next() % 5 == 0;
+        r.mx.push(m);
+    }
+    mxscan::analyze::analyze(&mut r, &mxscan::analyze::providers::ProviderTable::embedded());
+    let batch = mxscan::output::arrow::to_batch(std::slice::from_ref(&r)).expect("any row converts");
+    assert_eq!(batch.num_rows(), 1);
+    let line = mxscan::output::jsonl::to_json(&r).to_string();
+    assert!(!line.contains('\n'));
+}

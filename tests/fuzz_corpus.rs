@@ -1,0 +1,76 @@
+//! Replays the fuzzing corpora (`fuzz/corpus/*`) through the same checks the
+//! fuzz targets run, so every seed and every crash ever found stays a test.
+
+#[path = "../fuzz/src/checks.rs"]
+mod checks;
+
+use std::path::Path;
+
+use mxscan::dns::wire::rtype;
+
+fn files(target: &str) -> Vec<(String, Vec<u8>)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus").join(target);
+    let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&p).unwrap()))
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn wire_corpus() {
+    let corpus = files("wire");
+    assert!(corpus.len() >= 50, "seed corpus of real packets");
+    let mut named = 0;
+    for (name, data) in &corpus {
+        // Seeds are named `<qname>-<TYPE>.bin`: check them against their own question.
+        if let Some((qname, ty)) = name.strip_suffix(".bin").and_then(|n| n.rsplit_once('-')) {
+            let qtype = match ty {
+                "MX" => rtype::MX,
+                "A" => rtype::A,
+                "AAAA" => rtype::AAAA,
+                _ => 0,
+            };
+            if qtype != 0 {
+                let parsed = mxscan::dns::wire::parse_answer(data, qname, qtype, false);
+                assert!(parsed.is_ok(), "{name}: a real answer must parse: {parsed:?}");
+                checks::wire(data, qname, qtype);
+                named += 1;
+            }
+        }
+        for qtype in [rtype::MX, rtype::A, rtype::AAAA] {
+            checks::wire(data, "example.com", qtype);
+        }
+        // Every truncation and a flipped byte at every offset: no panic.
+        for cut in 0..data.len() {
+            let _ = mxscan::dns::wire::parse_answer(&data[..cut], "example.com", rtype::MX, false);
+        }
+        let mut flipped = data.clone();
+        for i in 0..flipped.len() {
+            flipped[i] ^= 0xff;
+            let _ = mxscan::dns::wire::parse_answer(&flipped, "example.com", rtype::MX, false);
+            flipped[i] ^= 0xff;
+        }
+    }
+    assert!(named >= 50);
+}
+
+#[test]
+fn normalize_corpus() {
+    let corpus = files("normalize");
+    assert!(corpus.len() >= 10);
+    for (_, data) in &corpus {
+        checks::normalize(data);
+    }
+}
+
+#[test]
+fn row_corpus() {
+    let corpus = files("row");
+    assert!(corpus.len() >= 5);
+    for (_, data) in &corpus {
+        checks::row(data);
+    }
+}
