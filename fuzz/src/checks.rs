@@ -10,7 +10,7 @@ use mxscan::dns::wire::{parse_answer, rtype};
 /// The walker on arbitrary bytes: never panics; whatever it accepts for
 /// `(qname, qtype)` without a CNAME chain, hickory-proto decodes to the same
 /// records.
-pub fn wire(data: &[u8], qname: &str, qtype: u16) {
+pub(crate) fn wire(data: &[u8], qname: &str, qtype: u16) {
     let Ok(ours) = parse_answer(data, qname, qtype, false) else { return };
     let Ok(theirs) = Message::from_vec(data) else { return };
     if ours.canonical.is_some() {
@@ -69,7 +69,7 @@ pub fn wire(data: &[u8], qname: &str, qtype: u16) {
 
 /// The input normaliser: never panics; what it accepts is ASCII, at most
 /// 253 octets, and normalises to itself.
-pub fn normalize(data: &[u8]) {
+pub(crate) fn normalize(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     if let Ok(name) = mxscan::input::normalize(&text) {
         assert!(name.is_ascii() && name.len() <= 253, "{name:?}");
@@ -79,7 +79,7 @@ pub fn normalize(data: &[u8]) {
 
 /// The row builder: any row, however odd its strings and numbers, goes
 /// through analysis and into an Arrow batch and a JSON line.
-pub fn row(data: &[u8]) {
+pub(crate) fn row(data: &[u8]) {
     use mxscan::record::{AddressStatus, DomainRecord, MxEntry};
     let mut bytes = data.iter().copied();
     let mut next = || bytes.next().unwrap_or(0);
