@@ -1,4 +1,5 @@
-//! The `mxscan` command line. Exit codes: 0 done, 1 error, 2 usage.
+//! The `mxscan` command line. Exit codes: 0 done, 1 error, 2 usage, 130
+//! interrupted.
 
 mod cli;
 

@@ -14,7 +14,7 @@ pub(crate) struct Cli {
     pub(crate) command: Command,
 }
 
-const EXIT_CODES: &str = "Exit codes: 0 done (per-domain failures are data, not errors), 1 error, 2 usage.";
+const EXIT_CODES: &str = "Exit codes: 0 done (per-domain failures are data, not errors), 1 error, 2 usage, 130 interrupted (Ctrl-C).";
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {

@@ -33,11 +33,13 @@ pub(crate) fn run(args: LookupArgs) -> Result<ExitCode> {
         .collect();
     let rows = Collect::default();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let (_keep, interrupts) = tokio::sync::watch::channel(0u8);
     runtime.block_on(scan::run(
         &cfg,
         Source::Items(items),
         Box::new(rows.clone()),
         Arc::new(Counters::default()),
+        interrupts,
     ))?;
 
     let mut rows = std::mem::take(&mut *rows.0.lock().expect("not poisoned"));

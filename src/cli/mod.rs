@@ -75,15 +75,38 @@ fn scan_command(args: ScanArgs) -> Result<ExitCode> {
     let bar = (!args.quiet).then(|| progress::Bar::start(Arc::clone(&counters), total)).flatten();
 
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let result = runtime.block_on(scan::run(&cfg, Source::List(list), sink, counters));
+    let result = runtime.block_on(async {
+        let (interrupt_tx, interrupts) = tokio::sync::watch::channel(0u8);
+        tokio::spawn(count_interrupts(interrupt_tx));
+        scan::run(&cfg, Source::List(list), sink, counters, interrupts).await
+    });
     if let Some(bar) = bar {
         bar.finish();
     }
-    let summary = result?;
+    let summary = match result {
+        Err(err @ scan::ScanError::Interrupted { .. }) => {
+            eprintln!("mxscan: {err}");
+            return Ok(ExitCode::from(130));
+        }
+        other => other?,
+    };
     if !args.quiet {
         eprintln!("mxscan: {}", summary.line());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Ctrl-C once: finish the domains in flight and stop; twice: stop now.
+async fn count_interrupts(tx: tokio::sync::watch::Sender<u8>) {
+    for n in 1..=2u8 {
+        if tokio::signal::ctrl_c().await.is_err() {
+            return;
+        }
+        if n == 1 {
+            eprintln!("mxscan: interrupted: finishing the domains in flight (Ctrl-C again to stop now)");
+        }
+        let _ = tx.send(n);
+    }
 }
 
 /// The embedded provider table, plus `--providers FILE`.

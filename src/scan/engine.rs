@@ -39,6 +39,11 @@ pub(crate) enum Stop {
     OutputClosed,
     /// No usable resolver answers.
     ResolversDead(String),
+    /// Ctrl-C: `finished` when the domains in flight were completed.
+    Interrupted {
+        /// Whether the domains in flight were finished.
+        finished: bool,
+    },
 }
 
 use Stop::OutputClosed;
@@ -74,6 +79,7 @@ pub(crate) async fn run(
     input: mpsc::Receiver<Vec<Item>>,
     output: mpsc::UnboundedSender<Vec<DomainRecord>>,
     counters: Arc<Counters>,
+    mut interrupts: super::Interrupts,
 ) -> Result<(CoreStats, Vec<SocketAddr>), Stop> {
     let (tcp_tx, mut tcp_rx) = mpsc::unbounded_channel::<TcpResult>();
     let mut engine = Engine {
@@ -111,8 +117,21 @@ pub(crate) async fn run(
             return Err(stop);
         }
 
+        let interrupted = *interrupts.borrow();
+        if interrupted >= 2 {
+            engine.flush_rows()?;
+            return Err(Stop::Interrupted { finished: false });
+        }
+        if interrupted == 1 && !engine.input_done {
+            // Take no more domains; finish the ones in flight.
+            engine.input_done = true;
+            engine.items = Vec::new().into_iter();
+        }
         if engine.input_done && engine.items.len() == 0 && engine.core.is_idle() && engine.tcp_open == 0 {
             engine.flush_rows()?;
+            if interrupted == 1 {
+                return Err(Stop::Interrupted { finished: true });
+            }
             return Ok((engine.core.stats(), engine.core.sidelined()));
         }
 
@@ -148,6 +167,7 @@ pub(crate) async fn run(
                 Some(chunk) => engine.items = chunk.into_iter(),
                 None => engine.input_done = true,
             },
+            _ = interrupts.changed() => {}
             _ = sleep_until(wake), if wake.is_some() => {}
         }
         engine.counters.timeouts.store(engine.core.stats().timeouts, Relaxed);

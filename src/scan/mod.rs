@@ -157,6 +157,14 @@ pub enum ScanError {
     /// No resolver to ask.
     #[error("no resolver given")]
     NoResolver,
+    /// Interrupted (Ctrl-C); the rows finished before are written.
+    #[error("interrupted: {rows} row(s) written{}", if *.finished { " (domains in flight finished)" } else { "" })]
+    Interrupted {
+        /// Rows written.
+        rows: u64,
+        /// The domains in flight were finished (one Ctrl-C) or dropped (two).
+        finished: bool,
+    },
     /// Every resolver stopped answering: the scan stopped rather than time
     /// out every remaining domain. Rows written so far are kept.
     #[error("scan stopped after {rows} row(s): {reason}")]
@@ -176,6 +184,10 @@ pub enum Source {
     Items(Vec<Item>),
 }
 
+/// Interruptions so far (Ctrl-C): 1 = finish the domains in flight, take
+/// no more; 2 = stop at once. Rows already finished are always written.
+pub type Interrupts = tokio::sync::watch::Receiver<u8>;
+
 /// Run a scan from `source` into `sink`. Must be called inside a tokio
 /// runtime (the engine's sockets register with it).
 pub async fn run(
@@ -183,6 +195,7 @@ pub async fn run(
     source: Source,
     sink: Box<dyn RowSink>,
     counters: Arc<Counters>,
+    interrupts: Interrupts,
 ) -> Result<ScanSummary, ScanError> {
     if cfg.resolvers.is_empty() {
         return Err(ScanError::NoResolver);
@@ -261,7 +274,8 @@ pub async fn run(
         rate: cfg.rate,
         tcp_timeout: cfg.timeout * 2,
     };
-    let engine_result = engine::run(loop_cfg, core, pool, item_rx, row_tx, Arc::clone(&counters)).await;
+    let engine_result =
+        engine::run(loop_cfg, core, pool, item_rx, row_tx, Arc::clone(&counters), interrupts).await;
 
     // The writer's error explains an engine stop, so it is checked first.
     let by_status = writer.join().expect("writer thread")?;
@@ -274,6 +288,9 @@ pub async fn run(
         }
         engine::Stop::ResolversDead(reason) => {
             ScanError::ResolversDead { reason, rows: by_status.iter().sum() }
+        }
+        engine::Stop::Interrupted { finished } => {
+            ScanError::Interrupted { rows: by_status.iter().sum(), finished }
         }
     })?;
     Ok(ScanSummary { by_status, core, input, wall: started.elapsed(), sidelined })
