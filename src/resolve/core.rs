@@ -97,6 +97,9 @@ struct Lookup {
     waiters: Vec<u32>,
     attempts: u8,
     resolver: u16,
+    /// The last failure a resolver actually answered (SERVFAIL, REFUSED,
+    /// another RCODE): better evidence than a later lost packet.
+    answered_failure: Option<(LookupStatus, Option<String>, u16)>,
 }
 
 #[derive(Debug)]
@@ -150,7 +153,8 @@ impl ScanCore {
         assert!(!cfg.resolvers.is_empty(), "at least one resolver");
         let mut rng = rng;
         let inflight = InflightTable::new(cfg.sockets, SplitMix::seeded(rng.next_u64()));
-        let health = ResolverHealth::new(cfg.resolvers.len());
+        // Silence long enough to be no lossy burst: several timeouts.
+        let health = ResolverHealth::new(cfg.resolvers.len(), (cfg.timeout * 5).max(Duration::from_secs(2)));
         let case_key = rng.next_u64();
         Self {
             cache: HostCache::new(cfg.cache_capacity),
@@ -252,8 +256,8 @@ impl ScanCore {
         self.health.sidelined().map(|r| self.cfg.resolvers[r as usize]).collect()
     }
 
-    fn observe(&mut self, resolver: u16, observed: Observed) {
-        match self.health.record(resolver, observed) {
+    fn observe(&mut self, resolver: u16, observed: Observed, now: Instant) {
+        match self.health.record(resolver, observed, now) {
             Verdict::Fine => {}
             Verdict::Sidelined { resolver, reason } => {
                 let resolver = self.cfg.resolvers[resolver as usize];
@@ -338,7 +342,7 @@ impl ScanCore {
                 self.on_answer(l, resolver, answer, true, now);
             }
             Err(e) => {
-                self.observe(resolver, Observed::Timeout);
+                self.observe(resolver, Observed::Timeout, now);
                 self.fail_attempt(l, resolver, LookupStatus::Error, Some(e), now);
             }
         }
@@ -349,7 +353,7 @@ impl ScanCore {
     pub fn handle_timeout(&mut self, now: Instant) {
         while let Some((_, pending)) = self.inflight.pop_expired(now) {
             self.stats.timeouts += 1;
-            self.observe(pending.resolver, Observed::Timeout);
+            self.observe(pending.resolver, Observed::Timeout, now);
             self.fail_attempt(pending.lookup, pending.resolver, LookupStatus::Timeout, None, now);
         }
         while let Some(&Reverse((at, l))) = self.backoff.peek() {
@@ -385,6 +389,7 @@ impl ScanCore {
                 rcode::REFUSED => Observed::Refused,
                 _ => Observed::ServFail,
             },
+            now,
         );
         let status = match answer.rcode {
             rcode::NOERROR => LookupStatus::NoError,
@@ -410,6 +415,9 @@ impl ScanCore {
         now: Instant,
     ) {
         let lookup = self.lookups.get_mut(l);
+        if status != LookupStatus::Timeout {
+            lookup.answered_failure = Some((status, error.clone(), resolver));
+        }
         if lookup.attempts <= self.cfg.retries {
             lookup.resolver = self.health.after(resolver);
             // Exponential backoff: 50 ms, 100 ms, 200 ms ... capped at 1 s,
@@ -420,7 +428,13 @@ impl ScanCore {
             self.stats.retries += 1;
             return;
         }
-        let resolver = (status != LookupStatus::Timeout).then_some(resolver);
+        // A timeout after an answered failure is a lost packet, not news:
+        // report what the resolver said.
+        let (status, error, resolver) = match (status, lookup.answered_failure.take()) {
+            (LookupStatus::Timeout, Some(said)) => (said.0, said.1, Some(said.2)),
+            (LookupStatus::Timeout, None) => (status, error, None),
+            _ => (status, error, Some(resolver)),
+        };
         self.complete(l, Outcome { status, answer: Answer::default(), resolver, error }, now);
     }
 
@@ -477,6 +491,7 @@ impl ScanCore {
             waiters: Vec::new(),
             attempts: 0,
             resolver,
+            answered_failure: None,
         });
         self.by_question.insert(key, l);
         self.send_queue.push_back(l);

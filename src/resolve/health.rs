@@ -2,12 +2,16 @@
 //!
 //! Each resolver keeps a shift register of its last [`WINDOW`] outcomes. A
 //! resolver is *dead* when none of them was an answer (timeouts, or REFUSED:
-//! it will not serve us). It is *failing* when at least 90 % were SERVFAIL,
+//! it will not serve us) and it has been silent for a while (`silence`,
+//! several timeouts): a burst of lost packets on a lossy path gives a run of
+//! timeouts too, but not a long silence. It is *failing* when at least 90 % were SERVFAIL,
 //! REFUSED or timeouts. A dead resolver is sidelined as soon as another one
 //! still answers; a failing one only when another does clearly better, since
 //! a stretch of broken domains makes any resolver SERVFAIL. When every
 //! remaining resolver is dead, the scan cannot go on: the verdict says so,
 //! and the caller stops instead of timing out every domain in turn.
+
+use std::time::{Duration, Instant};
 
 /// Outcomes remembered per resolver.
 pub const WINDOW: u32 = 64;
@@ -50,14 +54,18 @@ struct State {
     silent: u64,
     len: u32,
     sidelined: bool,
+    /// Its last answer, or its first outcome when it never answered.
+    heard: Option<Instant>,
 }
 
 impl State {
     fn full(&self) -> bool {
         self.len >= WINDOW
     }
-    fn dead(&self) -> bool {
-        self.full() && self.silent.count_ones() >= WINDOW
+    fn dead(&self, now: Instant, silence: Duration) -> bool {
+        self.full()
+            && self.silent.count_ones() >= WINDOW
+            && self.heard.is_some_and(|t| now.saturating_duration_since(t) >= silence)
     }
     /// Answered at least once in its window.
     fn answers(&self) -> bool {
@@ -73,12 +81,14 @@ impl State {
 #[derive(Debug, Clone)]
 pub struct ResolverHealth {
     states: Vec<State>,
+    silence: Duration,
 }
 
 impl ResolverHealth {
-    /// Health of `count` resolvers, all presumed well.
-    pub fn new(count: usize) -> Self {
-        Self { states: vec![State::default(); count] }
+    /// Health of `count` resolvers, all presumed well; one silent for
+    /// `silence` (and [`WINDOW`] outcomes) is dead.
+    pub fn new(count: usize, silence: Duration) -> Self {
+        Self { states: vec![State::default(); count], silence }
     }
 
     /// Whether `r` may get queries.
@@ -103,9 +113,13 @@ impl ResolverHealth {
         (0..self.states.len() as u16).filter(|&r| !self.usable(r))
     }
 
-    /// Record an outcome of `r` and judge.
-    pub fn record(&mut self, r: u16, observed: Observed) -> Verdict {
+    /// Record an outcome of `r` at `now` and judge.
+    pub fn record(&mut self, r: u16, observed: Observed, now: Instant) -> Verdict {
+        let silence = self.silence;
         let s = &mut self.states[r as usize];
+        if observed == Observed::Answer || s.heard.is_none() {
+            s.heard = Some(now);
+        }
         let fail = observed != Observed::Answer;
         let silent = matches!(observed, Observed::Timeout | Observed::Refused);
         s.fails = (s.fails << 1) | u64::from(fail);
@@ -114,7 +128,7 @@ impl ResolverHealth {
         if !fail || s.sidelined || !s.full() {
             return Verdict::Fine;
         }
-        let (dead, ratio) = (s.dead(), s.fail_ratio());
+        let (dead, ratio) = (s.dead(now, silence), s.fail_ratio());
         let others_answer =
             self.states.iter().enumerate().any(|(i, o)| i != r as usize && !o.sidelined && o.answers());
         let others_do_better = self
@@ -149,15 +163,32 @@ impl ResolverHealth {
 mod tests {
     use super::*;
 
+    /// Outcomes one second apart, starting at a fixed instant.
+    struct Clock(Instant, u32);
+    impl Clock {
+        fn new() -> Self {
+            Self(Instant::now(), 0)
+        }
+        fn tick(&mut self) -> Instant {
+            self.1 += 1;
+            self.0 + Duration::from_secs(u64::from(self.1))
+        }
+    }
+
+    fn health(n: usize) -> ResolverHealth {
+        ResolverHealth::new(n, Duration::from_secs(5))
+    }
+
     #[test]
     fn a_dead_resolver_is_sidelined_while_another_answers() {
-        let mut h = ResolverHealth::new(2);
+        let mut c = Clock::new();
+        let mut h = health(2);
         for _ in 0..20 {
-            assert_eq!(h.record(1, Observed::Answer), Verdict::Fine);
+            assert_eq!(h.record(1, Observed::Answer, c.tick()), Verdict::Fine);
         }
         let mut verdicts = Vec::new();
         for _ in 0..WINDOW {
-            verdicts.push(h.record(0, Observed::Timeout));
+            verdicts.push(h.record(0, Observed::Timeout, c.tick()));
         }
         assert!(matches!(verdicts.last(), Some(Verdict::Sidelined { resolver: 0, .. })), "{verdicts:?}");
         assert!(verdicts[..WINDOW as usize - 1].iter().all(|v| *v == Verdict::Fine));
@@ -169,44 +200,63 @@ mod tests {
 
     #[test]
     fn all_dead_is_a_verdict_not_a_sidelining() {
-        let mut h = ResolverHealth::new(1);
+        let mut c = Clock::new();
+        let mut h = health(1);
         let mut last = Verdict::Fine;
         for _ in 0..WINDOW {
-            last = h.record(0, Observed::Refused);
+            last = h.record(0, Observed::Refused, c.tick());
         }
         assert!(matches!(last, Verdict::AllDead { .. }));
         assert!(h.usable(0));
         // Two dead resolvers: neither is sidelined for the other; once one
         // has a full window of silence and the other never answered, all
         // are dead.
-        let mut h = ResolverHealth::new(2);
+        let mut h = health(2);
         for _ in 0..WINDOW - 1 {
-            assert_eq!(h.record(0, Observed::Timeout), Verdict::Fine);
-            assert_eq!(h.record(1, Observed::Timeout), Verdict::Fine);
+            assert_eq!(h.record(0, Observed::Timeout, c.tick()), Verdict::Fine);
+            assert_eq!(h.record(1, Observed::Timeout, c.tick()), Verdict::Fine);
         }
-        assert!(matches!(h.record(0, Observed::Timeout), Verdict::AllDead { .. }));
+        assert!(matches!(h.record(0, Observed::Timeout, c.tick()), Verdict::AllDead { .. }));
         assert!(h.usable(0) && h.usable(1), "nobody was sidelined");
     }
 
     #[test]
+    fn a_burst_of_losses_right_after_answers_is_not_death() {
+        let t0 = Instant::now();
+        let mut h = health(1);
+        h.record(0, Observed::Answer, t0);
+        // 64 timeouts within a second of the last answer: a lossy burst.
+        for i in 0..WINDOW {
+            let at = t0 + Duration::from_millis(u64::from(i) * 10);
+            assert_eq!(h.record(0, Observed::Timeout, at), Verdict::Fine);
+        }
+        // Still nothing five seconds later: dead.
+        assert!(matches!(
+            h.record(0, Observed::Timeout, t0 + Duration::from_secs(6)),
+            Verdict::AllDead { .. }
+        ));
+    }
+
+    #[test]
     fn servfail_storms_need_a_better_resolver() {
+        let mut c = Clock::new();
         // Alone, a resolver that SERVFAILs a stretch of broken domains stays.
-        let mut h = ResolverHealth::new(1);
+        let mut h = health(1);
         for _ in 0..2 * WINDOW {
-            assert_eq!(h.record(0, Observed::ServFail), Verdict::Fine);
+            assert_eq!(h.record(0, Observed::ServFail, c.tick()), Verdict::Fine);
         }
         // Beside a healthy one, it goes.
-        let mut h = ResolverHealth::new(2);
+        let mut h = health(2);
         for _ in 0..32 {
-            h.record(1, Observed::Answer);
+            h.record(1, Observed::Answer, c.tick());
         }
-        let verdicts: Vec<Verdict> = (0..WINDOW).map(|_| h.record(0, Observed::ServFail)).collect();
+        let verdicts: Vec<Verdict> = (0..WINDOW).map(|_| h.record(0, Observed::ServFail, c.tick())).collect();
         assert!(matches!(verdicts.last(), Some(Verdict::Sidelined { resolver: 0, .. })));
         // One answer in the window keeps a resolver alive (not dead).
-        let mut h = ResolverHealth::new(1);
-        h.record(0, Observed::Answer);
+        let mut h = health(1);
+        h.record(0, Observed::Answer, c.tick());
         for _ in 0..WINDOW - 1 {
-            assert_eq!(h.record(0, Observed::Timeout), Verdict::Fine);
+            assert_eq!(h.record(0, Observed::Timeout, c.tick()), Verdict::Fine);
         }
     }
 }
