@@ -4,11 +4,11 @@
 //! Every line that is not blank, a `#` comment or the header becomes one
 //! [`Item`]: a [`Target`] to scan, or an invalid entry with the reason. A
 //! name seen before yields nothing (the first line's rank wins); the set of
-//! names seen is kept as 64-bit hashes, 8 bytes a name.
+//! names seen is kept as 64-bit hashes, 8 bytes a name ([`seen`]).
 
 pub mod normalize;
+pub mod seen;
 
-use std::collections::HashSet;
 use std::fs::File;
 use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 use std::io::{self, BufRead, BufReader, Read};
@@ -80,7 +80,7 @@ pub struct InputStats {
 /// A streaming reader of domain lists.
 pub struct ListReader {
     reader: Box<dyn BufRead + Send>,
-    seen: HashSet<u64, BuildHasherDefault<IdentityHasher>>,
+    seen: seen::SeenSet,
     hasher: BuildHasherDefault<DefaultHasher>,
     line: Vec<u8>,
     stats: InputStats,
@@ -121,7 +121,7 @@ impl ListReader {
     pub fn from_reader(reader: Box<dyn BufRead + Send>) -> Self {
         Self {
             reader,
-            seen: HashSet::default(),
+            seen: seen::SeenSet::default(),
             hasher: BuildHasherDefault::default(),
             line: Vec::with_capacity(256),
             stats: InputStats::default(),
@@ -250,24 +250,6 @@ fn is_header(line: &str) -> bool {
 
 fn memchr(needle: u8, haystack: &[u8]) -> Option<usize> {
     haystack.iter().position(|&b| b == needle)
-}
-
-/// The keys are already hashes.
-#[derive(Default)]
-struct IdentityHasher(u64);
-
-impl std::hash::Hasher for IdentityHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 << 8) | u64::from(b);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
 }
 
 #[cfg(test)]

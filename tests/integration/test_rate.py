@@ -56,8 +56,10 @@ def test_rate_holds_in_every_ten_second_window(mxscan_bin, tmp_path):
     arrivals = responder.arrivals
     assert len(arrivals) == NAMES, f"{len(arrivals)} queries for {NAMES} names"
     start = arrivals[0]
-    # The first 10 ms: at most one millisecond-burst's worth (no flood).
-    assert sum(1 for t in arrivals if t - start < 0.010) <= RATE // 100 + RATE // 100, "initial burst"
+    # No initial flood: the first 100 ms carry the 10 ms burst plus 100 ms at the rate (and slack for the
+    # responder's own scheduling), not a second's worth.
+    first = sum(1 for t in arrivals if t - start < 0.100)
+    assert first <= RATE // 100 + RATE // 10 + 50, f"initial burst: {first} queries in the first 100 ms"
     # Every 10-second window starting on a 100 ms step, while the scan ran.
     end = arrivals[-1]
     worst = []
