@@ -20,15 +20,10 @@ pub(crate) fn wire(data: &[u8], qname: &str, qtype: u16) {
     let plain = |s: String| s.trim_end_matches('.').to_lowercase();
     match qtype {
         rtype::MX => {
-            let theirs: Vec<(u16, String)> = theirs
-                .answers
-                .iter()
-                .filter(|r| owner(&r.name))
-                .filter_map(|r| match &r.data {
-                    RData::MX(mx) => Some((mx.preference, plain(mx.exchange.to_ascii()))),
-                    _ => None,
-                })
-                .collect();
+            let theirs = answers_of(&theirs, owner, |d| match d {
+                RData::MX(mx) => Some((mx.preference, plain(mx.exchange.to_ascii()))),
+                _ => None,
+            });
             let ours: Vec<(u16, String)> = ours
                 .mx
                 .into_iter()
@@ -40,31 +35,25 @@ pub(crate) fn wire(data: &[u8], qname: &str, qtype: u16) {
             }
         }
         rtype::A => {
-            let theirs: Vec<_> = theirs
-                .answers
-                .iter()
-                .filter(|r| owner(&r.name))
-                .filter_map(|r| match &r.data {
-                    RData::A(a) => Some(a.0),
-                    _ => None,
-                })
-                .collect();
+            let theirs = answers_of(&theirs, owner, |d| if let RData::A(a) = d { Some(a.0) } else { None });
             assert_eq!(ours.ipv4, theirs);
         }
         rtype::AAAA => {
-            let theirs: Vec<_> = theirs
-                .answers
-                .iter()
-                .filter(|r| owner(&r.name))
-                .filter_map(|r| match &r.data {
-                    RData::AAAA(a) => Some(a.0),
-                    _ => None,
-                })
-                .collect();
+            let theirs =
+                answers_of(&theirs, owner, |d| if let RData::AAAA(a) = d { Some(a.0) } else { None });
             assert_eq!(ours.ipv6, theirs);
         }
         _ => {}
     }
+}
+
+/// The records of one kind at the question's owner, in answer order.
+fn answers_of<T>(
+    msg: &Message,
+    owner: impl Fn(&hickory_proto::rr::Name) -> bool,
+    pick: impl Fn(&RData) -> Option<T>,
+) -> Vec<T> {
+    msg.answers.iter().filter(|r| owner(&r.name)).filter_map(|r| pick(&r.data)).collect()
 }
 
 /// The input normaliser: never panics; what it accepts is ASCII, at most

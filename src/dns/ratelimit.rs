@@ -9,7 +9,7 @@
 //! ten lets each wake-up send what accrued while it slept.
 
 use std::num::NonZeroU32;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{Quota, RateLimiter};
@@ -49,21 +49,12 @@ impl RateLimit {
             },
         }
     }
-
-    /// Unlimited.
-    pub fn is_unlimited(&self) -> bool {
-        self.limiter.is_none()
-    }
-}
-
-/// Wall-clock helper for tests and summaries.
-pub fn rate(count: u64, since: Instant) -> f64 {
-    count as f64 / since.elapsed().as_secs_f64().max(1e-9)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Instant;
 
     #[test]
     fn no_initial_burst() {

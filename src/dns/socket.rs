@@ -78,11 +78,6 @@ impl UdpPool {
         self.sockets.is_empty()
     }
 
-    /// The receive buffer the kernel granted, for the summary.
-    pub fn recv_buffer(&self) -> usize {
-        socket2::SockRef::from(&self.sockets[0]).recv_buffer_size().unwrap_or(0)
-    }
-
     /// Resolves when some socket may be readable; returns its index.
     pub async fn readable(&self) -> io::Result<usize> {
         std::future::poll_fn(|cx| {

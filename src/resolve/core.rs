@@ -90,7 +90,8 @@ pub struct CoreStats {
 
 #[derive(Debug)]
 struct Lookup {
-    name: Box<str>,
+    /// Shared with the `by_question` key: one allocation per lookup.
+    name: Arc<str>,
     qtype: u16,
     shared: bool,
     owner: u32,
@@ -116,7 +117,7 @@ pub struct ScanCore {
     cfg: CoreConfig,
     domains: Slab<ActiveDomain>,
     lookups: Slab<Lookup>,
-    by_question: FxHashMap<(Box<str>, u16), u32>,
+    by_question: FxHashMap<(Arc<str>, u16), u32>,
     cache: HostCache,
     inflight: InflightTable,
     send_queue: VecDeque<u32>,
@@ -210,11 +211,6 @@ impl ScanCore {
     /// Counters so far.
     pub fn stats(&self) -> CoreStats {
         self.stats
-    }
-
-    /// Exchange outcomes currently cached.
-    pub fn cached_hosts(&self) -> usize {
-        self.cache.len()
     }
 
     /// The next datagram to send, encoded into `buf`.
@@ -440,7 +436,7 @@ impl ScanCore {
 
     fn complete(&mut self, l: u32, outcome: Outcome, now: Instant) {
         let lookup = self.lookups.remove(l);
-        self.by_question.remove(&(lookup.name.clone(), lookup.qtype));
+        self.by_question.remove(&(Arc::clone(&lookup.name), lookup.qtype));
         let outcome = Arc::new(outcome);
         if lookup.shared {
             self.cache.insert(&lookup.name, lookup.qtype, Arc::clone(&outcome));
@@ -476,7 +472,7 @@ impl ScanCore {
         {
             return self.deliver(d, &need.name, need.qtype, &outcome, now);
         }
-        let key = (need.name.into_boxed_str(), need.qtype);
+        let key: (Arc<str>, u16) = (Arc::from(need.name), need.qtype);
         if let Some(&l) = self.by_question.get(&key) {
             self.lookups.get_mut(l).waiters.push(d);
             return;
@@ -484,7 +480,7 @@ impl ScanCore {
         let resolver = self.health.usable_from(self.next_resolver);
         self.next_resolver = (resolver + 1) % self.cfg.resolvers.len() as u16;
         let l = self.lookups.insert(Lookup {
-            name: key.0.clone(),
+            name: Arc::clone(&key.0),
             qtype: key.1,
             shared: need.shared,
             owner: d,
