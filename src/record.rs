@@ -146,6 +146,9 @@ pub struct DomainRecord {
     pub input: String,
     /// Rank from a `rank,domain` list.
     pub rank: Option<u32>,
+    /// Physical input line, from 1 (0 when not from a list). Not an output
+    /// column: a dataset's journal records it, for `--resume`.
+    pub line: u64,
     /// Outcome of the MX lookup.
     pub status: Status,
     /// Detail for `invalid` / `error`.
@@ -194,6 +197,7 @@ impl DomainRecord {
             domain: None,
             input,
             rank,
+            line: 0,
             status: Status::Invalid,
             error: Some(reason),
             domain_cname: None,

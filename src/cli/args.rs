@@ -34,6 +34,8 @@ pub(crate) enum Command {
 pub(crate) enum FormatArg {
     Parquet,
     Jsonl,
+    /// A directory of Parquet part files plus a journal (resumable).
+    Dataset,
 }
 
 /// Where queries go and how hard to push.
@@ -64,13 +66,24 @@ pub(crate) struct ScanArgs {
     /// Domain list: one name per line, or `rank,domain` CSV (Tranco,
     /// Umbrella); gzip is detected; `-` reads stdin.
     pub(crate) input: String,
-    /// Output file, or `-` for stdout (JSON lines only).
+    /// Output file, `-` for stdout (JSON lines only), or a dataset
+    /// directory (`DIR/`: Parquet part files plus a journal; resumable).
     #[arg(short, long, value_name = "PATH")]
     pub(crate) output: String,
-    /// Output format [default: parquet; jsonl when the output ends in
-    /// `.jsonl` or is `-`].
+    /// Output format [default: dataset when the output ends in `/` or is a
+    /// directory; jsonl when it ends in `.jsonl` or is `-`; else parquet].
     #[arg(long, value_enum)]
     pub(crate) format: Option<FormatArg>,
+    /// Continue the scan in the dataset directory: lines already in its
+    /// part files are skipped, the rest are scanned into new parts. Needs
+    /// the same input and flags; without an earlier scan, starts one.
+    #[arg(long)]
+    pub(crate) resume: bool,
+    /// Rows per dataset part file (a part is also sealed after 60 s); a
+    /// `kill -9` loses at most the part being written, which --resume redoes.
+    #[arg(long, value_name = "N", default_value_t = mxscan::output::dataset::DEFAULT_PART_ROWS,
+          value_parser = parse_part_rows)]
+    pub(crate) part_rows: usize,
     #[command(flatten)]
     pub(crate) resolver: ResolverArgs,
     /// Queries per second over all resolvers; 0 = unlimited (only for
@@ -123,6 +136,13 @@ pub(crate) struct ReportArgs {
     /// Providers listed in the provider share.
     #[arg(long, value_name = "N", default_value_t = 25)]
     pub(crate) top: usize,
+}
+
+fn parse_part_rows(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (1..=1 << 24).contains(&n) => Ok(n),
+        _ => Err(format!("not a row count from 1 to {}: {s:?}", 1 << 24)),
+    }
 }
 
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {

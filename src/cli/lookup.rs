@@ -26,9 +26,10 @@ pub(crate) fn run(args: LookupArgs) -> Result<ExitCode> {
     let items: Vec<Item> = args
         .domains
         .iter()
-        .map(|d| match normalize(d) {
-            Ok(domain) => Item::Target(Target { domain, input: d.clone(), rank: None }),
-            Err(reason) => Item::Invalid { input: d.clone(), rank: None, reason },
+        .zip(1..)
+        .map(|(d, line)| match normalize(d) {
+            Ok(domain) => Item::Target(Target { domain, input: d.clone(), rank: None, line }),
+            Err(reason) => Item::Invalid { input: d.clone(), rank: None, reason, line },
         })
         .collect();
     let rows = Collect::default();

@@ -16,6 +16,7 @@ use args::{Cli, Command, FormatArg, ReportArgs, ResolverArgs, ScanArgs};
 use mxscan::analyze::findings::CATALOGUE;
 use mxscan::analyze::providers::ProviderTable;
 use mxscan::input::ListReader;
+use mxscan::output::dataset::{Dataset, Manifest};
 use mxscan::output::{self, Format};
 use mxscan::scan::{self, Counters, ScanConfig, Source};
 
@@ -49,10 +50,12 @@ fn report_command(args: ReportArgs) -> Result<ExitCode> {
 
 fn scan_command(args: ScanArgs) -> Result<ExitCode> {
     let format = match args.format {
-        Some(FormatArg::Parquet) => Format::Parquet,
-        Some(FormatArg::Jsonl) => Format::Jsonl,
-        None if args.output == "-" || args.output.ends_with(".jsonl") => Format::Jsonl,
-        None => Format::Parquet,
+        Some(FormatArg::Parquet) => Some(Format::Parquet),
+        Some(FormatArg::Jsonl) => Some(Format::Jsonl),
+        Some(FormatArg::Dataset) => None,
+        None if args.output.ends_with('/') || std::path::Path::new(&args.output).is_dir() => None,
+        None if args.output == "-" || args.output.ends_with(".jsonl") => Some(Format::Jsonl),
+        None => Some(Format::Parquet),
     };
     let cfg = ScanConfig {
         resolvers: resolvers(&args.resolver)?,
@@ -68,9 +71,31 @@ fn scan_command(args: ScanArgs) -> Result<ExitCode> {
     };
     // Both ends are opened before any query is sent: a typo in a path is a
     // one-line error, not a wasted scan.
-    let list = ListReader::open(&args.input)?;
-    let sink = output::open(&args.output, format)?;
-    let total = progress::estimate_lines(&args.input);
+    let mut list = ListReader::open(&args.input)?;
+    let mut total = progress::estimate_lines(&args.input);
+    let sink = match format {
+        Some(format) => {
+            if args.resume {
+                bail!("--resume needs a dataset directory as output (-o DIR/), not a single file");
+            }
+            output::open(&args.output, format)?
+        }
+        None => {
+            let manifest = Manifest::for_input(&args.input, args.mx_only);
+            let dataset = Dataset::open(std::path::Path::new(&args.output), manifest, args.resume)?;
+            if dataset.parts() > 0 && !args.quiet {
+                eprintln!(
+                    "mxscan: resuming {}: {} line(s) already in {} part file(s)",
+                    args.output,
+                    dataset.done().len(),
+                    dataset.parts()
+                );
+            }
+            total = total.map(|t| t.saturating_sub(dataset.done().len()));
+            list.skip_lines(dataset.done().clone());
+            Box::new(dataset.into_sink(args.part_rows)?)
+        }
+    };
     let counters = Arc::new(Counters::default());
     let bar = (!args.quiet).then(|| progress::Bar::start(Arc::clone(&counters), total)).flatten();
 

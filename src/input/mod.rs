@@ -6,6 +6,7 @@
 //! name seen before yields nothing (the first line's rank wins); the set of
 //! names seen is kept as 64-bit hashes, 8 bytes a name ([`seen`]).
 
+pub mod lines;
 pub mod normalize;
 pub mod seen;
 
@@ -16,6 +17,7 @@ use std::path::Path;
 
 use flate2::read::MultiGzDecoder;
 
+pub use lines::LineSet;
 pub use normalize::normalize;
 
 /// Longest line kept whole; the rest of a longer line is skipped, and the
@@ -31,6 +33,9 @@ pub struct Target {
     pub input: String,
     /// Rank from a `rank,domain` list.
     pub rank: Option<u32>,
+    /// Physical line number in the input, from 1 (what a dataset's journal
+    /// records, so that `--resume` can skip finished lines).
+    pub line: u64,
 }
 
 /// One line's worth of work.
@@ -46,7 +51,19 @@ pub enum Item {
         rank: Option<u32>,
         /// Why it was rejected.
         reason: String,
+        /// Physical line number in the input, from 1.
+        line: u64,
     },
+}
+
+impl Item {
+    /// Physical line number in the input, from 1.
+    pub fn line(&self) -> u64 {
+        match self {
+            Self::Target(t) => t.line,
+            Self::Invalid { line, .. } => *line,
+        }
+    }
 }
 
 /// Why a list cannot be read at all.
@@ -75,6 +92,8 @@ pub struct InputStats {
     pub items: u64,
     /// Lines skipped because the name came before.
     pub duplicates: u64,
+    /// Items skipped because a resumed dataset already holds their line.
+    pub resumed: u64,
 }
 
 /// A streaming reader of domain lists.
@@ -84,6 +103,7 @@ pub struct ListReader {
     hasher: BuildHasherDefault<DefaultHasher>,
     line: Vec<u8>,
     stats: InputStats,
+    skip: LineSet,
 }
 
 impl std::fmt::Debug for ListReader {
@@ -125,7 +145,14 @@ impl ListReader {
             hasher: BuildHasherDefault::default(),
             line: Vec::with_capacity(256),
             stats: InputStats::default(),
+            skip: LineSet::default(),
         }
+    }
+
+    /// Skip the items on these lines (already in a resumed dataset). They
+    /// still count as seen, so that a later duplicate stays a duplicate.
+    pub fn skip_lines(&mut self, lines: LineSet) {
+        self.skip = lines;
     }
 
     /// Counters so far.
@@ -146,6 +173,10 @@ impl ListReader {
             };
             if !self.seen.insert(key) {
                 self.stats.duplicates += 1;
+                continue;
+            }
+            if self.skip.contains(self.stats.lines) {
+                self.stats.resumed += 1;
                 continue;
             }
             self.stats.items += 1;
@@ -203,10 +234,12 @@ impl ListReader {
             return None;
         }
         let (rank, token) = split_rank(line);
+        let number = self.stats.lines;
         let invalid = |reason: String| Item::Invalid {
             input: token.to_string(),
             rank: rank.and_then(Result::ok),
             reason,
+            line: number,
         };
         if overlong {
             return Some(invalid(format!("line longer than {MAX_LINE} bytes")));
@@ -223,8 +256,8 @@ impl ListReader {
             None => None,
         };
         Some(match normalize(token) {
-            Ok(domain) => Item::Target(Target { domain, input: token.to_string(), rank }),
-            Err(reason) => Item::Invalid { input: token.to_string(), rank, reason },
+            Ok(domain) => Item::Target(Target { domain, input: token.to_string(), rank, line: number }),
+            Err(reason) => Item::Invalid { input: token.to_string(), rank, reason, line: number },
         })
     }
 }
@@ -265,8 +298,8 @@ mod tests {
         (items, r.stats())
     }
 
-    fn target(domain: &str, input: &str, rank: Option<u32>) -> Item {
-        Item::Target(Target { domain: domain.into(), input: input.into(), rank })
+    fn target(domain: &str, input: &str, rank: Option<u32>, line: u64) -> Item {
+        Item::Target(Target { domain: domain.into(), input: input.into(), rank, line })
     }
 
     #[test]
@@ -276,17 +309,18 @@ mod tests {
         assert_eq!(
             items,
             vec![
-                target("google.com", "Google.com", Some(1)),
-                target("xn--bcher-kva.de", "bücher.de.", Some(2)),
+                target("google.com", "Google.com", Some(1), 2),
+                target("xn--bcher-kva.de", "bücher.de.", Some(2), 5),
                 Item::Invalid {
                     input: "exa mple.com".into(),
                     rank: Some(4),
-                    reason: "invalid character ' '".into()
+                    reason: "invalid character ' '".into(),
+                    line: 7,
                 },
-                target("x", "x", Some(5)),
+                target("x", "x", Some(5), 8),
             ]
         );
-        assert_eq!(stats, InputStats { lines: 8, items: 4, duplicates: 1 });
+        assert_eq!(stats, InputStats { lines: 8, items: 4, duplicates: 1, resumed: 0 });
     }
 
     #[test]
@@ -294,8 +328,31 @@ mod tests {
         let (items, _) = read_all(b"example.org\n  example.net  ");
         assert_eq!(
             items,
-            vec![target("example.org", "example.org", None), target("example.net", "example.net", None)]
+            vec![
+                target("example.org", "example.org", None, 1),
+                target("example.net", "example.net", None, 2)
+            ]
         );
+    }
+
+    #[test]
+    fn resumed_lines_are_skipped_but_still_count_as_seen() {
+        let mut r = ListReader::from_reader(Box::new(io::Cursor::new(
+            b"a.example
+b.example
+a.example
+c.example
+"
+            .to_vec(),
+        )));
+        r.skip_lines(LineSet::from_ranges(vec![(1, 2)]));
+        let mut lines = Vec::new();
+        while let Some(item) = r.next_item().unwrap() {
+            lines.push(item.line());
+        }
+        // Line 1 is done; line 3 repeats it, so it stays a duplicate.
+        assert_eq!(lines, vec![2, 4]);
+        assert_eq!(r.stats(), InputStats { lines: 4, items: 2, duplicates: 1, resumed: 1 });
     }
 
     #[test]

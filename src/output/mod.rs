@@ -2,6 +2,7 @@
 //! goes) or JSON lines with the same fields.
 
 pub mod arrow;
+pub mod dataset;
 pub mod jsonl;
 
 use std::fs::File;
@@ -55,6 +56,14 @@ pub enum OutputError {
     /// Parquet needs a file.
     #[error("Parquet cannot be written to stdout; use --format jsonl with -o -")]
     ParquetToStdout,
+    /// A dataset directory cannot be used as asked.
+    #[error("{path}: {reason}")]
+    Dataset {
+        /// The directory.
+        path: String,
+        /// Why not.
+        reason: String,
+    },
 }
 
 /// Where rows go.
@@ -79,13 +88,13 @@ pub fn open(path: &str, format: Format) -> Result<Box<dyn RowSink>, OutputError>
 }
 
 /// Parquet output through Arrow.
-struct ParquetSink {
+pub(crate) struct ParquetSink {
     writer: ArrowWriter<File>,
     pending: Vec<DomainRecord>,
 }
 
 impl ParquetSink {
-    fn new(file: File) -> Result<Self, OutputError> {
+    pub(crate) fn new(file: File) -> Result<Self, OutputError> {
         let mut props = WriterProperties::builder()
             // Level 1: the writer shares two cores with the query engine and
             // the resolver; level 3 cost more CPU for a few % of file size.
@@ -110,6 +119,14 @@ impl ParquetSink {
         }
         Ok(())
     }
+
+    /// Write the footer and sync: the file is complete and durable.
+    pub(crate) fn close(mut self) -> Result<File, OutputError> {
+        self.flush_batch()?;
+        let file = self.writer.into_inner()?;
+        file.sync_all()?;
+        Ok(file)
+    }
 }
 
 impl RowSink for ParquetSink {
@@ -121,11 +138,8 @@ impl RowSink for ParquetSink {
         Ok(())
     }
 
-    fn finish(mut self: Box<Self>) -> Result<(), OutputError> {
-        self.flush_batch()?;
-        let file = self.writer.into_inner()?;
-        file.sync_all()?;
-        Ok(())
+    fn finish(self: Box<Self>) -> Result<(), OutputError> {
+        self.close().map(drop)
     }
 }
 

@@ -249,6 +249,7 @@ impl DomainScan {
             domain: Some(target.domain),
             input: target.input,
             rank: target.rank,
+            line: target.line,
             status,
             error: mx.error.clone(),
             domain_cname: mx.answer.canonical.clone(),
@@ -316,7 +317,7 @@ mod tests {
     use crate::dns::wire::{Answer, MxRecord};
 
     fn target(d: &str) -> Target {
-        Target { domain: d.into(), input: d.into(), rank: Some(3) }
+        Target { domain: d.into(), input: d.into(), rank: Some(3), line: 1 }
     }
 
     fn outcome(status: LookupStatus, answer: Answer) -> Arc<Outcome> {

@@ -222,8 +222,9 @@ impl Engine {
             };
             match item {
                 Item::Target(target) => self.core.admit(target, now),
-                Item::Invalid { input, rank, reason } => {
-                    self.push_row(DomainRecord::invalid(input, rank, reason), now)?;
+                Item::Invalid { input, rank, reason, line } => {
+                    let row = DomainRecord { line, ..DomainRecord::invalid(input, rank, reason) };
+                    self.push_row(row, now)?;
                 }
             }
         }

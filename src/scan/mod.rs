@@ -117,7 +117,7 @@ impl ScanSummary {
         let secs = self.wall.as_secs_f64().max(1e-9);
         format!(
             "{} rows ({}) in {:.1}s, {:.0} domains/s; {} queries ({:.0}/s), {} answers, {} timeouts, {} TCP; \
-             {} answers dropped as invalid ({} unmatched, {} malformed); {} duplicate lines skipped{}",
+             {} answers dropped as invalid ({} unmatched, {} malformed); {} duplicate lines skipped{}{}",
             self.rows(),
             if statuses.is_empty() { "none".to_string() } else { statuses.join(", ") },
             secs,
@@ -131,6 +131,11 @@ impl ScanSummary {
             self.core.unmatched,
             self.core.malformed,
             self.input.duplicates,
+            if self.input.resumed > 0 {
+                format!("; {} lines already in the dataset", self.input.resumed)
+            } else {
+                String::new()
+            },
             if self.sidelined.is_empty() {
                 String::new()
             } else {

@@ -110,7 +110,7 @@ fn core(retries: u8) -> ScanCore {
 }
 
 fn target(d: &str) -> Target {
-    Target { domain: d.into(), input: d.into(), rank: None }
+    Target { domain: d.into(), input: d.into(), rank: None, line: 1 }
 }
 
 /// Run until idle: answer every transmission at once, advance simulated

@@ -1,0 +1,362 @@
+//! A dataset directory: finalised Parquet part files plus a journal of the
+//! input lines each part holds. It is what makes `--resume` lose nothing.
+//!
+//! ```text
+//! DIR/journal.jsonl                  manifest line, then one line per part
+//! DIR/part-000000.parquet            finalised parts (any reader can glob them)
+//! DIR/.part-000001.parquet.partial   the part being written (not a part yet)
+//! ```
+//!
+//! Sealing a part, in this order: write its footer and fsync it; append its
+//! journal line (name, rows, line ranges) and fsync the journal; rename the
+//! partial file to its final name; fsync the directory. A part counts as done
+//! only when both its journal line and its final file exist, so a `kill -9`
+//! at any point leaves either a whole part or none: a journal line without a
+//! file (killed before the rename) or a partial file is dropped on resume,
+//! and its lines are scanned again. A part file that exists is always a
+//! complete Parquet file, because it got its name only after its footer.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use super::{OutputError, ParquetSink, RowSink};
+use crate::input::LineSet;
+use crate::record::DomainRecord;
+
+/// The journal's file name.
+pub const JOURNAL: &str = "journal.jsonl";
+/// Rows per part file by default: one Parquet row group.
+pub const DEFAULT_PART_ROWS: usize = super::ROW_GROUP;
+/// A part is sealed after this long even if not full, so a slow scan that
+/// is killed loses at most this much work.
+const PART_MAX_AGE: Duration = Duration::from_secs(60);
+/// Journal format version.
+const VERSION: u32 = 1;
+
+/// What the dataset was scanned from: a resume must read the same input
+/// with the same settings, or line numbers would mean other domains.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Format version of the journal.
+    pub mxscan_dataset: u32,
+    /// The input path as given (`-` for stdin).
+    pub input: String,
+    /// Its size in bytes (`None` for stdin).
+    pub input_bytes: Option<u64>,
+    /// Its modification time, ms since the epoch (`None` for stdin).
+    pub input_modified_ms: Option<i64>,
+    /// Whether the scan asks MX only (rows would differ in shape).
+    pub mx_only: bool,
+}
+
+impl Manifest {
+    /// The manifest for scanning `input` (metadata read now).
+    pub fn for_input(input: &str, mx_only: bool) -> Self {
+        let meta = (input != "-").then(|| fs::metadata(input).ok()).flatten();
+        let modified = meta
+            .as_ref()
+            .and_then(|m| m.modified().ok())
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok().map(|d| d.as_millis() as i64));
+        Self {
+            mxscan_dataset: VERSION,
+            input: input.to_string(),
+            input_bytes: meta.map(|m| m.len()),
+            input_modified_ms: modified,
+            mx_only,
+        }
+    }
+
+    /// Why `self` (the journal's) does not match `now` (this run's).
+    fn mismatch(&self, now: &Manifest) -> Option<String> {
+        if self.mx_only != now.mx_only {
+            return Some(format!(
+                "was scanned {} --mx-only; resume with the same flags",
+                if self.mx_only { "with" } else { "without" }
+            ));
+        }
+        // Stdin cannot be checked: the user vouches for it.
+        if now.input == "-" || self.input == "-" {
+            return None;
+        }
+        if (self.input_bytes, self.input_modified_ms) != (now.input_bytes, now.input_modified_ms) {
+            return Some(format!(
+                "was scanned from {} ({} bytes), and {} is not that file now ({} bytes, other modification time); \
+                 resume needs the same input",
+                self.input,
+                self.input_bytes.unwrap_or(0),
+                now.input,
+                now.input_bytes.unwrap_or(0),
+            ));
+        }
+        None
+    }
+}
+
+/// One sealed part, as the journal records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct PartEntry {
+    part: String,
+    rows: u64,
+    lines: Vec<(u64, u64)>,
+}
+
+/// An opened dataset directory: what is done, and where the next part goes.
+#[derive(Debug)]
+pub struct Dataset {
+    dir: PathBuf,
+    manifest: Manifest,
+    entries: Vec<PartEntry>,
+    done: LineSet,
+    next_part: u64,
+}
+
+impl Dataset {
+    /// Open `dir` for a scan described by `manifest`. Without `resume` the
+    /// directory must be new, empty or free of any earlier scan; with it, an
+    /// earlier scan of the same input is taken up (or a new one started if
+    /// there is none). Checked before any query is sent.
+    pub fn open(dir: &Path, manifest: Manifest, resume: bool) -> Result<Self, OutputError> {
+        let fail = |reason: String| OutputError::Dataset { path: dir.display().to_string(), reason };
+        let io_fail = |what: &str, e: io::Error| fail(format!("cannot {what}: {e}"));
+        if dir.exists() && !dir.is_dir() {
+            return Err(fail("exists and is not a directory".into()));
+        }
+        fs::create_dir_all(dir).map_err(|e| io_fail("create the directory", e))?;
+        let journal = dir.join(JOURNAL);
+        let mut dataset = Self {
+            dir: dir.to_path_buf(),
+            manifest,
+            entries: Vec::new(),
+            done: LineSet::default(),
+            next_part: 0,
+        };
+        if journal.exists() {
+            if !resume {
+                return Err(fail(format!(
+                    "holds an earlier scan ({JOURNAL}); add --resume to continue it, or choose another directory"
+                )));
+            }
+            let (old, entries) = read_journal(&journal).map_err(|e| fail(format!("{JOURNAL}: {e}")))?;
+            if let Some(why) = old.mismatch(&dataset.manifest) {
+                return Err(fail(why));
+            }
+            // Keep the original identity: a resumed resume compares with the first run.
+            dataset.manifest = old;
+            dataset.take_up(entries).map_err(|e| fail(e.to_string()))?;
+        } else if let Some(name) = parquet_files(dir).map_err(|e| io_fail("list the directory", e))?.first() {
+            return Err(fail(format!(
+                "already holds Parquet files ({name}) but no {JOURNAL}; choose another directory"
+            )));
+        }
+        dataset.rewrite_journal().map_err(|e| io_fail("write the journal", e))?;
+        Ok(dataset)
+    }
+
+    /// Keep the journal entries whose part file is complete; remove every
+    /// other part or partial file (their lines will be scanned again).
+    fn take_up(&mut self, entries: Vec<PartEntry>) -> io::Result<()> {
+        for entry in entries {
+            let lines = LineSet::from_ranges(entry.lines.clone());
+            if !is_complete_parquet(&self.dir.join(&entry.part)) {
+                continue;
+            }
+            if lines.len() != entry.rows || self.done.overlaps(&lines) {
+                return Err(io::Error::other(format!(
+                    "{JOURNAL} is inconsistent at {} (rows and lines disagree); \
+                     it was not written by this version of mxscan",
+                    entry.part
+                )));
+            }
+            self.done.extend(&lines);
+            self.entries.push(entry);
+        }
+        let kept: Vec<&str> = self.entries.iter().map(|e| e.part.as_str()).collect();
+        for name in list_dir(&self.dir)? {
+            let stray = name.ends_with(".partial") || (is_part_name(&name) && !kept.contains(&name.as_str()));
+            if stray {
+                fs::remove_file(self.dir.join(&name))?;
+            }
+        }
+        self.next_part = self.entries.iter().filter_map(|e| part_number(&e.part)).max().map_or(0, |n| n + 1);
+        Ok(())
+    }
+
+    /// Write the journal afresh (manifest and kept entries), atomically.
+    fn rewrite_journal(&self) -> io::Result<()> {
+        let tmp = self.dir.join(format!(".{JOURNAL}.partial"));
+        let mut out = io::BufWriter::new(File::create(&tmp)?);
+        serde_json::to_writer(&mut out, &self.manifest)?;
+        out.write_all(b"\n")?;
+        for entry in &self.entries {
+            serde_json::to_writer(&mut out, entry)?;
+            out.write_all(b"\n")?;
+        }
+        out.into_inner().map_err(io::IntoInnerError::into_error)?.sync_all()?;
+        fs::rename(&tmp, self.dir.join(JOURNAL))?;
+        sync_dir(&self.dir)
+    }
+
+    /// Input lines already in finished parts.
+    pub fn done(&self) -> &LineSet {
+        &self.done
+    }
+
+    /// Finished parts.
+    pub fn parts(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// The sink that adds parts of at most `part_rows` rows.
+    pub fn into_sink(self, part_rows: usize) -> Result<DatasetSink, OutputError> {
+        let journal = OpenOptions::new().append(true).open(self.dir.join(JOURNAL))?;
+        Ok(DatasetSink {
+            dir: self.dir,
+            journal,
+            next_part: self.next_part,
+            part_rows: part_rows.max(1),
+            open: None,
+        })
+    }
+}
+
+/// Writes rows into part files, sealing each when full or old.
+pub struct DatasetSink {
+    dir: PathBuf,
+    journal: File,
+    next_part: u64,
+    part_rows: usize,
+    open: Option<OpenPart>,
+}
+
+struct OpenPart {
+    writer: ParquetSink,
+    name: String,
+    partial: PathBuf,
+    lines: Vec<u64>,
+    opened: Instant,
+}
+
+impl DatasetSink {
+    fn start_part(&mut self) -> Result<&mut OpenPart, OutputError> {
+        let name = format!("part-{:06}.parquet", self.next_part);
+        self.next_part += 1;
+        let partial = self.dir.join(format!(".{name}.partial"));
+        let file = File::create(&partial)
+            .map_err(|source| OutputError::Create { path: partial.display().to_string(), source })?;
+        let writer = ParquetSink::new(file)?;
+        Ok(self.open.insert(OpenPart { writer, name, partial, lines: Vec::new(), opened: Instant::now() }))
+    }
+
+    /// Footer and fsync, journal line and fsync, rename, directory fsync:
+    /// see the module comment for why in this order.
+    fn seal(&mut self) -> Result<(), OutputError> {
+        let Some(mut part) = self.open.take() else { return Ok(()) };
+        part.writer.close()?;
+        let lines = LineSet::from_lines(&mut part.lines);
+        let entry =
+            PartEntry { part: part.name, rows: part.lines.len() as u64, lines: lines.ranges().to_vec() };
+        let mut text = serde_json::to_vec(&entry).map_err(io::Error::from)?;
+        text.push(b'\n');
+        self.journal.write_all(&text)?;
+        self.journal.sync_data()?;
+        fs::rename(&part.partial, self.dir.join(&entry.part))?;
+        sync_dir(&self.dir)?;
+        Ok(())
+    }
+}
+
+impl RowSink for DatasetSink {
+    fn write(&mut self, row: DomainRecord) -> Result<(), OutputError> {
+        let part_rows = self.part_rows;
+        let part = match self.open {
+            Some(ref mut part) => part,
+            None => self.start_part()?,
+        };
+        part.lines.push(row.line);
+        part.writer.write(row)?;
+        if part.lines.len() >= part_rows || part.opened.elapsed() >= PART_MAX_AGE {
+            self.seal()?;
+        }
+        Ok(())
+    }
+
+    fn finish(mut self: Box<Self>) -> Result<(), OutputError> {
+        self.seal()
+    }
+}
+
+/// Read the manifest and the part entries. A torn last line (killed while
+/// appending) is ignored; damage anywhere else is an error.
+fn read_journal(path: &Path) -> io::Result<(Manifest, Vec<PartEntry>)> {
+    let lines: Vec<String> = BufReader::new(File::open(path)?).lines().collect::<io::Result<_>>()?;
+    let bad = |n: usize, e: serde_json::Error| io::Error::other(format!("line {}: {e}", n + 1));
+    let first = lines.first().ok_or_else(|| io::Error::other("empty"))?;
+    let manifest: Manifest = serde_json::from_str(first).map_err(|e| bad(0, e))?;
+    if manifest.mxscan_dataset != VERSION {
+        return Err(io::Error::other(format!(
+            "journal version {} is not {VERSION}",
+            manifest.mxscan_dataset
+        )));
+    }
+    let mut entries = Vec::new();
+    for (n, line) in lines.iter().enumerate().skip(1) {
+        match serde_json::from_str::<PartEntry>(line) {
+            Ok(entry) => entries.push(entry),
+            Err(_) if n + 1 == lines.len() => {}
+            Err(e) => return Err(bad(n, e)),
+        }
+    }
+    Ok((manifest, entries))
+}
+
+/// A file that starts and ends with Parquet's magic and has room for a
+/// footer length: what a sealed part always is.
+fn is_complete_parquet(path: &Path) -> bool {
+    let check = || -> io::Result<bool> {
+        let mut file = File::open(path)?;
+        let len = file.metadata()?.len();
+        if len < 12 {
+            return Ok(false);
+        }
+        let (mut head, mut tail) = ([0u8; 4], [0u8; 4]);
+        file.read_exact(&mut head)?;
+        file.seek(SeekFrom::End(-4))?;
+        file.read_exact(&mut tail)?;
+        Ok(&head == b"PAR1" && &tail == b"PAR1")
+    };
+    check().unwrap_or(false)
+}
+
+fn is_part_name(name: &str) -> bool {
+    part_number(name).is_some()
+}
+
+/// `part-000042.parquet` → 42.
+fn part_number(name: &str) -> Option<u64> {
+    name.strip_prefix("part-")?.strip_suffix(".parquet")?.parse().ok()
+}
+
+fn list_dir(dir: &Path) -> io::Result<Vec<String>> {
+    let mut names = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        names.push(entry?.file_name().to_string_lossy().into_owned());
+    }
+    names.sort();
+    Ok(names)
+}
+
+fn parquet_files(dir: &Path) -> io::Result<Vec<String>> {
+    Ok(list_dir(dir)?.into_iter().filter(|n| n.ends_with(".parquet")).collect())
+}
+
+/// Make a rename durable (the directory entry itself).
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests;
