@@ -20,6 +20,7 @@ use super::domain::{DomainScan, Need};
 use super::health::{Observed, ResolverHealth, Verdict};
 use super::{LookupStatus, Outcome};
 use crate::dns::inflight::{InflightTable, Slot, SplitMix};
+use crate::dns::tcp::TcpError;
 use crate::dns::wire::{self, Answer, WireError, rcode};
 use crate::input::Target;
 use crate::record::DomainRecord;
@@ -86,6 +87,9 @@ pub struct CoreStats {
     pub retries: u64,
     /// Queries repeated over TCP.
     pub tcp: u64,
+    /// TCP connections opened for them (filled in by the I/O loop, which
+    /// owns the connections; pooled, so usually far fewer than `tcp`).
+    pub tcp_connections: u64,
 }
 
 #[derive(Debug)]
@@ -321,14 +325,15 @@ impl ScanCore {
 
     /// The TCP exchange for `token` ended: the response (without its length
     /// prefix) or why it failed.
-    pub fn handle_tcp(&mut self, token: u64, result: Result<Vec<u8>, String>, now: Instant) {
+    pub fn handle_tcp(&mut self, token: u64, result: Result<Vec<u8>, TcpError>, now: Instant) {
         let Some((l, resolver, id)) = self.tcp_waiting.remove(&token) else { return };
         let lookup = self.lookups.get(l);
         let parsed = result.and_then(|bytes| {
+            let unusable = |detail: String| TcpError { timed_out: false, detail };
             let answer = wire::parse_answer(&bytes, &lookup.name, lookup.qtype, false)
-                .map_err(|e| format!("TCP answer unusable: {e}"))?;
+                .map_err(|e| unusable(format!("answer unusable: {e}")))?;
             if answer.id != id {
-                return Err("TCP answer with the wrong id".to_string());
+                return Err(unusable("answer with the wrong id".into()));
             }
             Ok(answer)
         });
@@ -337,9 +342,14 @@ impl ScanCore {
                 self.stats.answers += 1;
                 self.on_answer(l, resolver, answer, true, now);
             }
+            Err(e) if e.timed_out => {
+                self.stats.timeouts += 1;
+                self.observe(resolver, Observed::Timeout, now);
+                self.fail_attempt(l, resolver, LookupStatus::Timeout, None, now);
+            }
             Err(e) => {
                 self.observe(resolver, Observed::Timeout, now);
-                self.fail_attempt(l, resolver, LookupStatus::Error, Some(e), now);
+                self.fail_attempt(l, resolver, LookupStatus::Error, Some(e.to_string()), now);
             }
         }
     }

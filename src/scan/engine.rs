@@ -6,12 +6,12 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::mpsc;
 
 use super::Counters;
 use crate::dns::ratelimit::RateLimit;
 use crate::dns::socket::{BATCH, RecvBatch, UdpPool};
-use crate::dns::tcp;
+use crate::dns::tcp::{TcpError, TcpPool};
 use crate::input::Item;
 use crate::record::DomainRecord;
 use crate::resolve::core::{CoreEvent, CoreStats, ScanCore};
@@ -48,7 +48,7 @@ pub(crate) enum Stop {
 
 use Stop::OutputClosed;
 
-type TcpResult = (u64, Result<Vec<u8>, String>);
+type TcpResult = (u64, Result<Vec<u8>, TcpError>);
 
 struct Engine {
     cfg: LoopConfig,
@@ -63,7 +63,7 @@ struct Engine {
     rows: Vec<DomainRecord>,
     rows_since: Option<Instant>,
     rows_sent: u64,
-    tcp_slots: Arc<Semaphore>,
+    tcp: Arc<TcpPool>,
     tcp_tx: mpsc::UnboundedSender<TcpResult>,
     tcp_open: usize,
     outbox: Vec<Vec<(SocketAddr, Vec<u8>)>>,
@@ -82,6 +82,7 @@ pub(crate) async fn run(
     mut interrupts: super::Interrupts,
 ) -> Result<(CoreStats, Vec<SocketAddr>), Stop> {
     let (tcp_tx, mut tcp_rx) = mpsc::unbounded_channel::<TcpResult>();
+    let tcp_timeout = cfg.tcp_timeout;
     let mut engine = Engine {
         limiter: RateLimit::new(cfg.rate),
         outbox: vec![Vec::new(); pool.len()],
@@ -96,7 +97,7 @@ pub(crate) async fn run(
         rows: Vec::with_capacity(ROW_CHUNK),
         rows_since: None,
         rows_sent: 0,
-        tcp_slots: Arc::new(Semaphore::new(tcp::MAX_CONNECTIONS)),
+        tcp: Arc::new(TcpPool::new(tcp_timeout)),
         tcp_tx,
         tcp_open: 0,
         spare: Vec::new(),
@@ -132,7 +133,9 @@ pub(crate) async fn run(
             if interrupted == 1 {
                 return Err(Stop::Interrupted { finished: true });
             }
-            return Ok((engine.core.stats(), engine.core.sidelined()));
+            let mut stats = engine.core.stats();
+            stats.tcp_connections = engine.tcp.counters.connections.load(Relaxed);
+            return Ok((stats, engine.core.sidelined()));
         }
 
         // Sleep until something happens.
@@ -235,11 +238,9 @@ impl Engine {
     fn spawn_tcp(&mut self) {
         while let Some(q) = self.core.poll_tcp() {
             self.tcp_open += 1;
-            let (slots, tx, timeout) =
-                (Arc::clone(&self.tcp_slots), self.tcp_tx.clone(), self.cfg.tcp_timeout);
+            let (tcp, tx) = (Arc::clone(&self.tcp), self.tcp_tx.clone());
             tokio::spawn(async move {
-                let _permit = slots.acquire_owned().await;
-                let result = tcp::query(q.dest, &q.query, timeout).await.map_err(|e| format!("TCP: {e}"));
+                let result = tcp.query(q.dest, &q.query).await;
                 let _ = tx.send((q.token, result));
             });
         }

@@ -116,7 +116,7 @@ impl ScanSummary {
             .collect();
         let secs = self.wall.as_secs_f64().max(1e-9);
         format!(
-            "{} rows ({}) in {:.1}s, {:.0} domains/s; {} queries ({:.0}/s), {} answers, {} timeouts, {} TCP; \
+            "{} rows ({}) in {:.1}s, {:.0} domains/s; {} queries ({:.0}/s), {} answers, {} timeouts, {} TCP ({} connections); \
              {} answers dropped as invalid ({} unmatched, {} malformed); {} duplicate lines skipped{}{}",
             self.rows(),
             if statuses.is_empty() { "none".to_string() } else { statuses.join(", ") },
@@ -127,6 +127,7 @@ impl ScanSummary {
             self.core.answers,
             self.core.timeouts,
             self.core.tcp,
+            self.core.tcp_connections,
             self.core.unmatched + self.core.malformed,
             self.core.unmatched,
             self.core.malformed,

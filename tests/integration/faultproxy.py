@@ -1,12 +1,15 @@
 """A fault-injecting DNS proxy for tests, loopback only: clients talk to it as to a resolver, it relays to the
-real one (UDP and TCP) and on the way drops, duplicates, delays/reorders, forges and mangles.
+real one (UDP and TCP) and on the way drops, duplicates, delays/reorders, forges, mangles and truncates.
 
     proxy = FaultProxy(upstream=("127.0.0.1", 53531), loss=0.3, forge=0.5, ...); proxy.start(); ...; proxy.stop()
 
 Forgeries carry the right question and a poisoned answer (A 6.6.6.6, or MX to `poisoned.invalid-mx.example`):
 from another source port with the right id, or from the right address and port with a wrong id. Malformed
 packets come from the right address and port with the right id: short, bad counts, a compression loop,
-a label running past the end. Counters tell what was done.
+a label running past the end. Truncated answers keep header and question, with TC set and no records (as a
+server does when the answer does not fit), so the client must ask again over TCP. Over TCP the proxy serves
+any number of queries per connection, or with tcp_stall accepts them and never answers. Counters tell what
+was done.
 """
 import asyncio
 import collections
@@ -51,16 +54,34 @@ def malformed(query, kind):
     return qid + b"\x81\x80\x00\x01\x00\x00\x00\x00\x00\x00\x3fabc"
 
 
+def truncated(answer):
+    """The answer cut to header and question, TC set, every count but the question's zero."""
+    qend = question_end(answer)
+    flags = struct.unpack(">H", answer[2:4])[0] | 0x0200
+    return answer[:2] + struct.pack(">HHHHH", flags, 1, 0, 0, 0) + answer[12:qend]
+
+
 class FaultProxy:
-    def __init__(self, upstream, loss=0.0, duplicate=0.0, delay=0.0, forge=0.0, mangle=0.0, seed=1):
+    def __init__(self, upstream, loss=0.0, duplicate=0.0, delay=0.0, forge=0.0, mangle=0.0, truncate=0.0,
+                 tcp_stall=False, seed=1):
         self.upstream = upstream
         self.loss, self.duplicate, self.delay, self.forge, self.mangle = loss, duplicate, delay, forge, mangle
+        self.truncate, self.tcp_stall = truncate, tcp_stall
         self.rng = random.Random(seed)
         self.counts = collections.Counter()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        sock.close()
+        # One port for UDP and TCP, both bound here and kept: a port picked and released could be taken by
+        # someone's outgoing connection before the proxy binds it again.
+        while True:
+            self.udp_sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            self.udp_sock.bind(("127.0.0.1", 0))
+            self.port = self.udp_sock.getsockname()[1]
+            self.tcp_sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            try:
+                self.tcp_sock.bind(("127.0.0.1", self.port))
+                break
+            except OSError:
+                self.udp_sock.close()
+                self.tcp_sock.close()
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.ready = threading.Event()
@@ -110,9 +131,9 @@ class FaultProxy:
 
         self.Back = Back
         self.backs = {}
-        await loop.create_datagram_endpoint(Front, local_addr=("127.0.0.1", self.port))
+        await loop.create_datagram_endpoint(Front, sock=self.udp_sock)
         await loop.create_datagram_endpoint(Forger, local_addr=("127.0.0.1", 0))
-        await asyncio.start_server(self._tcp, "127.0.0.1", self.port)
+        await asyncio.start_server(self._tcp, sock=self.tcp_sock)
 
     def _from_client(self, data, client):
         self.counts["queries"] += 1
@@ -145,6 +166,9 @@ class FaultProxy:
         if self.rng.random() < self.loss:
             self.counts["dropped_answers"] += 1
             return
+        if len(data) > 12 and self.rng.random() < self.truncate:
+            data = truncated(data)
+            self.counts["truncated"] += 1
         copies = 2 if self.rng.random() < self.duplicate else 1
         self.counts["duplicated"] += copies - 1
         for _ in range(copies):
@@ -155,19 +179,25 @@ class FaultProxy:
                 self.front.sendto(data, client)
 
     async def _tcp(self, reader, writer):
-        self.counts["tcp"] += 1
+        self.counts["tcp_connections"] += 1
+        up_writer = None
         try:
             up_reader, up_writer = await asyncio.open_connection(*self.upstream)
-            length = await reader.readexactly(2)
-            query = await reader.readexactly(struct.unpack(">H", length)[0])
-            up_writer.write(length + query)
-            await up_writer.drain()
-            length = await up_reader.readexactly(2)
-            answer = await up_reader.readexactly(struct.unpack(">H", length)[0])
-            writer.write(length + answer)
-            await writer.drain()
-            up_writer.close()
+            while True:
+                length = await reader.readexactly(2)
+                query = await reader.readexactly(struct.unpack(">H", length)[0])
+                self.counts["tcp_queries"] += 1
+                if self.tcp_stall:
+                    continue
+                up_writer.write(length + query)
+                await up_writer.drain()
+                length = await up_reader.readexactly(2)
+                answer = await up_reader.readexactly(struct.unpack(">H", length)[0])
+                writer.write(length + answer)
+                await writer.drain()
         except (OSError, asyncio.IncompleteReadError):
             pass
         finally:
+            if up_writer is not None:
+                up_writer.close()
             writer.close()

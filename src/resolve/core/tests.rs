@@ -133,7 +133,9 @@ fn drive_until(
             }
         }
         while let Some(q) = core.poll_tcp() {
-            let resp = world.answer(&q.query, q.dest, false).ok_or_else(|| "silent".to_string());
+            let resp = world
+                .answer(&q.query, q.dest, false)
+                .ok_or_else(|| crate::dns::tcp::TcpError { timed_out: true, detail: "silent".into() });
             core.handle_tcp(q.token, resp, now);
         }
         rows.extend(std::iter::from_fn(|| core.poll_completed()).map(|mut row| {
