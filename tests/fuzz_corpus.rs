@@ -40,9 +40,7 @@ fn wire_corpus() {
                 named += 1;
             }
         }
-        for qtype in [rtype::MX, rtype::A, rtype::AAAA] {
-            checks::wire(data, "example.com", qtype);
-        }
+        checks::wire_packet(data);
         // Every truncation and a flipped byte at every offset: no panic.
         for cut in 0..data.len() {
             let _ = mxscan::dns::wire::parse_answer(&data[..cut], "example.com", rtype::MX, false);
