@@ -7,7 +7,7 @@ pub mod jsonl;
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
@@ -78,12 +78,26 @@ pub trait RowSink: Send {
 /// cannot be created.
 pub fn open(path: &str, format: Format) -> Result<Box<dyn RowSink>, OutputError> {
     let create =
-        || File::create(Path::new(path)).map_err(|source| OutputError::Create { path: path.into(), source });
+        |at: &Path| File::create(at).map_err(|source| OutputError::Create { path: path.into(), source });
     match (format, path) {
         (Format::Parquet, "-") => Err(OutputError::ParquetToStdout),
-        (Format::Parquet, _) => Ok(Box::new(ParquetSink::new(create()?)?)),
+        (Format::Parquet, _) => {
+            let target = Path::new(path);
+            // Written under a hidden name and renamed when complete, so that
+            // a file with the given name is always a whole Parquet file (a
+            // kill -9 leaves only the partial one). A FIFO or device is
+            // written directly.
+            if target.exists() && !target.is_file() {
+                return Ok(Box::new(ParquetSink::new(create(target)?)?));
+            }
+            let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let partial = target.with_file_name(format!(".{name}.partial"));
+            let mut sink = ParquetSink::new(create(&partial)?)?;
+            sink.rename = Some((partial, target.to_path_buf()));
+            Ok(Box::new(sink))
+        }
         (Format::Jsonl, "-") => Ok(Box::new(jsonl::JsonlSink::new(Box::new(io::stdout())))),
-        (Format::Jsonl, _) => Ok(Box::new(jsonl::JsonlSink::new(Box::new(create()?)))),
+        (Format::Jsonl, _) => Ok(Box::new(jsonl::JsonlSink::new(Box::new(create(Path::new(path))?)))),
     }
 }
 
@@ -91,6 +105,8 @@ pub fn open(path: &str, format: Format) -> Result<Box<dyn RowSink>, OutputError>
 pub(crate) struct ParquetSink {
     writer: ArrowWriter<File>,
     pending: Vec<DomainRecord>,
+    /// (partial, final): renamed when finished.
+    rename: Option<(PathBuf, PathBuf)>,
 }
 
 impl ParquetSink {
@@ -108,7 +124,7 @@ impl ParquetSink {
         }
         let props = props.build();
         let writer = ArrowWriter::try_new(file, arrow::SCHEMA.clone(), Some(props))?;
-        Ok(Self { writer, pending: Vec::with_capacity(BATCH) })
+        Ok(Self { writer, pending: Vec::with_capacity(BATCH), rename: None })
     }
 
     fn flush_batch(&mut self) -> Result<(), OutputError> {
@@ -138,8 +154,16 @@ impl RowSink for ParquetSink {
         Ok(())
     }
 
-    fn finish(self: Box<Self>) -> Result<(), OutputError> {
-        self.close().map(drop)
+    fn finish(mut self: Box<Self>) -> Result<(), OutputError> {
+        let rename = self.rename.take();
+        self.close()?;
+        if let Some((partial, target)) = rename {
+            std::fs::rename(&partial, &target)?;
+            if let Some(dir) = target.parent().filter(|d| !d.as_os_str().is_empty()) {
+                File::open(dir)?.sync_all()?;
+            }
+        }
+        Ok(())
     }
 }
 

@@ -4,7 +4,8 @@ real one (UDP and TCP) and on the way drops, duplicates, delays/reorders, forges
     proxy = FaultProxy(upstream=("127.0.0.1", 53531), loss=0.3, forge=0.5, ...); proxy.start(); ...; proxy.stop()
 
 Forgeries carry the right question and a poisoned answer (A 6.6.6.6, or MX to `poisoned.invalid-mx.example`):
-from another source port with the right id, or from the right address and port with a wrong id. Malformed
+with the right id from another source port or from another loopback address (127.0.0.2) at the resolver's
+port, or from the right address and port with a wrong id. Malformed
 packets come from the right address and port with the right id: short, bad counts, a compression loop,
 a label running past the end. Truncated answers keep header and question, with TC set and no records (as a
 server does when the answer does not fit), so the client must ask again over TCP. Over TCP the proxy serves
@@ -133,16 +134,24 @@ class FaultProxy:
         self.backs = {}
         await loop.create_datagram_endpoint(Front, sock=self.udp_sock)
         await loop.create_datagram_endpoint(Forger, local_addr=("127.0.0.1", 0))
+
+        class AddressForger(asyncio.DatagramProtocol):
+            def connection_made(self, transport):
+                proxy.address_forger = transport
+
+        # The resolver's port on another loopback address: only the source address gives it away.
+        await loop.create_datagram_endpoint(AddressForger, local_addr=("127.0.0.2", self.port))
         await asyncio.start_server(self._tcp, sock=self.tcp_sock)
 
     def _from_client(self, data, client):
         self.counts["queries"] += 1
         if len(data) > 12 and self.rng.random() < self.forge:
             qid = struct.unpack(">H", data[:2])[0]
-            # The right id from the wrong port, and a wrong id from the right port.
+            # The right id from the wrong port or the wrong address, and a wrong id from the right port.
             self.forger.sendto(forged_answer(data, qid), client)
+            self.address_forger.sendto(forged_answer(data, qid), client)
             self.front.sendto(forged_answer(data, qid ^ (1 + self.rng.randrange(0xfffe))), client)
-            self.counts["forged"] += 2
+            self.counts["forged"] += 3
         if len(data) > 12 and self.rng.random() < self.mangle:
             self.front.sendto(malformed(data, self.rng.randrange(4)), client)
             self.counts["malformed"] += 1

@@ -128,3 +128,17 @@ def test_dataset_misuse_is_refused_before_any_query(mxscan_bin, testbed, tmp_pat
         assert says in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, f"{what}: {proc.stderr}"
         assert time.monotonic() - started < 2, what
     assert (out / "journal.jsonl").read_bytes() == journal
+
+
+def test_a_single_parquet_file_appears_only_when_complete(mxscan_bin, testbed, tmp_path):
+    out = tmp_path / "one.parquet"
+    proc = subprocess.Popen(scan_cmd(mxscan_bin, testbed, out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    # Killed: no file by the name asked for, only the hidden partial one.
+    assert sorted(os.listdir(tmp_path)) == [".one.parquet.partial"]
+    done = subprocess.run(scan_cmd(mxscan_bin, testbed, out), capture_output=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert sorted(os.listdir(tmp_path)) == ["one.parquet"]
+    assert len(read_parquet(out)) == len(testbed.truth)
