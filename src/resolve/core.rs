@@ -124,7 +124,12 @@ pub struct ScanCore {
     by_question: FxHashMap<(Arc<str>, u16), u32>,
     cache: HostCache,
     inflight: InflightTable,
+    /// Lookups of domains already under way (follow-ups and retries):
+    /// sent before any new domain's first query, so that under a rate limit
+    /// open domains finish first instead of all waiting behind new ones.
     send_queue: VecDeque<u32>,
+    /// First lookups of newly admitted domains.
+    fresh_queue: VecDeque<u32>,
     backoff: BinaryHeap<Reverse<(Instant, u32)>>,
     tcp_out: VecDeque<TcpQuery>,
     tcp_waiting: FxHashMap<u64, (u32, u16, u16)>,
@@ -169,6 +174,7 @@ impl ScanCore {
             by_question: FxHashMap::default(),
             inflight,
             send_queue: VecDeque::new(),
+            fresh_queue: VecDeque::new(),
             backoff: BinaryHeap::new(),
             tcp_out: VecDeque::new(),
             tcp_waiting: FxHashMap::default(),
@@ -189,7 +195,7 @@ impl ScanCore {
         let scan = DomainScan::new(target, self.cfg.mx_only);
         let need = scan.start();
         let d = self.domains.insert(ActiveDomain { scan, queries: 0, first_sent: None, last_answer: None });
-        self.request(d, need, now);
+        self.request(d, need, true, now);
     }
 
     /// Domains not finished yet.
@@ -204,7 +210,7 @@ impl ScanCore {
 
     /// Queries ready to send.
     pub fn queued(&self) -> usize {
-        self.send_queue.len()
+        self.send_queue.len() + self.fresh_queue.len()
     }
 
     /// Nothing left to do.
@@ -219,7 +225,7 @@ impl ScanCore {
 
     /// The next datagram to send, encoded into `buf`.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
-        let l = self.send_queue.pop_front()?;
+        let l = self.send_queue.pop_front().or_else(|| self.fresh_queue.pop_front())?;
         let lookup = self.lookups.get_mut(l);
         lookup.attempts += 1;
         let resolver = lookup.resolver;
@@ -461,7 +467,7 @@ impl ScanCore {
         domain.last_answer = Some(now);
         let needs = domain.scan.on_outcome(name, qtype, outcome);
         for need in needs {
-            self.request(d, need, now);
+            self.request(d, need, false, now);
         }
         // A cached outcome delivered from `request` may have finished the
         // domain already.
@@ -476,7 +482,7 @@ impl ScanCore {
         }
     }
 
-    fn request(&mut self, d: u32, need: Need, now: Instant) {
+    fn request(&mut self, d: u32, need: Need, fresh: bool, now: Instant) {
         if need.shared
             && let Some(outcome) = self.cache.get(&need.name, need.qtype)
         {
@@ -500,7 +506,7 @@ impl ScanCore {
             answered_failure: None,
         });
         self.by_question.insert(key, l);
-        self.send_queue.push_back(l);
+        if fresh { self.fresh_queue.push_back(l) } else { self.send_queue.push_back(l) }
     }
 }
 

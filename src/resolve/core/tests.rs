@@ -410,3 +410,29 @@ fn case_patterns_differ_between_attempts() {
     assert!(a.eq_ignore_ascii_case(&b) && a != b);
     assert_eq!(mix_case("123.45", 9), "123.45");
 }
+
+#[test]
+fn follow_ups_go_before_new_domains_first_queries() {
+    let mut world = World::new();
+    for d in ["a.example", "b.example", "c.example"] {
+        world.mx(d, &[(10, &format!("mx.{d}"))]).a(&format!("mx.{d}"), [45, 0, 0, 1]);
+    }
+    let mut core = core(1);
+    let now = Instant::now();
+    for d in ["a.example", "b.example", "c.example"] {
+        core.admit(target(d), now);
+    }
+    // One datagram at a time, as under a tight rate limit.
+    let mut buf = Vec::new();
+    let mut order = Vec::new();
+    while let Some(t) = core.poll_transmit(now, &mut buf) {
+        let asked = world.answer(&buf, t.dest, true).expect("answered");
+        order.push(world.asked.last().map(|(name, qtype, _)| format!("{name} {qtype:?}")).unwrap());
+        core.handle_datagram(t.socket, t.dest, &asked, now);
+    }
+    // a's exchanger is asked right after a's MX, before b's MX.
+    assert_eq!(order[0], "a.example MX");
+    assert!(order[1].starts_with("mx.a.example") && order[2].starts_with("mx.a.example"), "{order:?}");
+    assert_eq!(order[3], "b.example MX", "{order:?}");
+    assert_eq!(std::iter::from_fn(|| core.poll_completed()).count(), 3);
+}
