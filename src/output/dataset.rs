@@ -108,6 +108,7 @@ struct PartEntry {
 #[derive(Debug)]
 pub struct Dataset {
     dir: PathBuf,
+    lock: File,
     manifest: Manifest,
     entries: Vec<PartEntry>,
     done: LineSet,
@@ -126,9 +127,14 @@ impl Dataset {
             return Err(fail("exists and is not a directory".into()));
         }
         fs::create_dir_all(dir).map_err(|e| io_fail("create the directory", e))?;
+        let lock = lock_dir(dir).map_err(|e| match e.kind() {
+            io::ErrorKind::WouldBlock => fail("another mxscan is writing into it".into()),
+            _ => io_fail("lock the directory", e),
+        })?;
         let journal = dir.join(JOURNAL);
         let mut dataset = Self {
             dir: dir.to_path_buf(),
+            lock,
             manifest,
             entries: Vec::new(),
             done: LineSet::default(),
@@ -215,6 +221,7 @@ impl Dataset {
         let journal = OpenOptions::new().append(true).open(self.dir.join(JOURNAL))?;
         Ok(DatasetSink {
             dir: self.dir,
+            _lock: self.lock,
             journal,
             next_part: self.next_part,
             part_rows: part_rows.max(1),
@@ -226,6 +233,8 @@ impl Dataset {
 /// Writes rows into part files, sealing each when full or old.
 pub struct DatasetSink {
     dir: PathBuf,
+    /// Held until the scan ends (the kernel drops it on kill -9 too).
+    _lock: File,
     journal: File,
     next_part: u64,
     part_rows: usize,
@@ -351,6 +360,19 @@ fn list_dir(dir: &Path) -> io::Result<Vec<String>> {
 
 fn parquet_files(dir: &Path) -> io::Result<Vec<String>> {
     Ok(list_dir(dir)?.into_iter().filter(|n| n.ends_with(".parquet")).collect())
+}
+
+/// An exclusive lock on `DIR/.lock`, so that two scans cannot write into
+/// one dataset (their parts and journal lines would interleave). `flock`
+/// locks vanish with the process, whatever way it ends.
+fn lock_dir(dir: &Path) -> io::Result<File> {
+    use std::os::fd::AsRawFd;
+    let file = OpenOptions::new().create(true).truncate(false).write(true).open(dir.join(".lock"))?;
+    // SAFETY: flock on a descriptor we own; no memory is involved.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(file)
 }
 
 /// Make a rename durable (the directory entry itself).

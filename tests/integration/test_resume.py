@@ -16,11 +16,11 @@ from test_scan import check_output, compare, read_parquet
 RATE = "4000"
 
 
-def scan_cmd(mxscan_bin, testbed, out, *extra, quiet=True):
+def scan_cmd(mxscan_bin, testbed, out, *extra, quiet=True, rate=RATE):
     # A trailing slash asks for a dataset directory (so does --format dataset, or an existing directory).
     target = str(out) + "/" if out.suffix == ".d" else str(out)
     return [mxscan_bin, "scan", str(testbed.input_csv), "-o", target, "--resolver", testbed.resolver,
-            "--rate", RATE, "--timeout", "1s", "--retries", "2", "--part-rows", "500", *(["--quiet"] if quiet else []), *extra]
+            "--rate", rate, "--timeout", "1s", "--retries", "2", "--part-rows", "500", *(["--quiet"] if quiet else []), *extra]
 
 
 def parts(out):
@@ -142,3 +142,24 @@ def test_a_single_parquet_file_appears_only_when_complete(mxscan_bin, testbed, t
     assert done.returncode == 0, done.stderr
     assert sorted(os.listdir(tmp_path)) == ["one.parquet"]
     assert len(read_parquet(out)) == len(testbed.truth)
+
+
+def test_two_scans_cannot_share_a_dataset(mxscan_bin, testbed, tmp_path):
+    out = tmp_path / "scan.d"
+    first = subprocess.Popen(scan_cmd(mxscan_bin, testbed, out, rate="50"), stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while not (out / "journal.jsonl").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert first.poll() is None, "the first scan should still be running"
+        second = subprocess.run(scan_cmd(mxscan_bin, testbed, out, "--resume"), capture_output=True, text=True,
+                                timeout=60)
+        assert second.returncode == 1 and "another mxscan" in second.stderr, second.stderr
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+    # The lock went with the killed process: the scan can be taken up.
+    resumed = subprocess.run(scan_cmd(mxscan_bin, testbed, out, "--resume"), capture_output=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert len(read_parquet(out / "*.parquet")) == len(testbed.truth)

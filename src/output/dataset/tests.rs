@@ -38,8 +38,11 @@ fn parts_are_sealed_and_journaled() {
     lines.swap(10, 120);
     write(&dir, lines, 100, true);
     let names = list_dir(&dir).unwrap();
-    assert_eq!(names, ["journal.jsonl", "part-000000.parquet", "part-000001.parquet", "part-000002.parquet"]);
-    for name in &names[1..] {
+    assert_eq!(
+        names,
+        [".lock", "journal.jsonl", "part-000000.parquet", "part-000001.parquet", "part-000002.parquet"]
+    );
+    for name in &names[2..] {
         assert!(is_complete_parquet(&dir.join(name)), "{name}");
     }
     let reopened = Dataset::open(&dir, manifest(), true).unwrap();
@@ -96,7 +99,7 @@ fn a_crash_at_any_step_loses_whole_parts_only() {
 
     let resumed = Dataset::open(&dir, manifest(), true).unwrap();
     assert_eq!(resumed.done().ranges(), &[(1, 51)]);
-    assert_eq!(list_dir(&dir).unwrap(), ["journal.jsonl", "part-000000.parquet"]);
+    assert_eq!(list_dir(&dir).unwrap(), [".lock", "journal.jsonl", "part-000000.parquet"]);
     assert_eq!(resumed.next_part, 1);
     let (_, entries) = read_journal(&dir.join(JOURNAL)).unwrap();
     assert_eq!(entries.len(), 1);
@@ -113,5 +116,16 @@ fn damage_before_the_last_journal_line_is_an_error() {
     fs::write(dir.join(JOURNAL), lines.join("\n") + "\n").unwrap();
     let err = Dataset::open(&dir, manifest(), true).unwrap_err().to_string();
     assert!(err.contains("line 2"), "{err}");
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn one_scan_at_a_time() {
+    let dir = temp_dir("lock");
+    let first = Dataset::open(&dir, manifest(), false).unwrap().into_sink(10).unwrap();
+    let err = Dataset::open(&dir, manifest(), true).unwrap_err().to_string();
+    assert!(err.contains("another mxscan"), "{err}");
+    drop(first);
+    assert!(Dataset::open(&dir, manifest(), true).is_ok(), "the lock goes with the sink");
     fs::remove_dir_all(&dir).unwrap();
 }
