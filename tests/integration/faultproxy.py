@@ -9,7 +9,8 @@ port, or from the right address and port with a wrong id. Malformed
 packets come from the right address and port with the right id: short, bad counts, a compression loop,
 a label running past the end. Truncated answers keep header and question, with TC set and no records (as a
 server does when the answer does not fit), so the client must ask again over TCP. Over TCP the proxy serves
-any number of queries per connection, or with tcp_stall accepts them and never answers. Counters tell what
+any number of queries per connection, or with tcp_stall accepts them and never answers. With rcode set,
+the proxy is a lying resolver: it answers every UDP query itself with that RCODE. Counters tell what
 was done.
 """
 import asyncio
@@ -64,10 +65,10 @@ def truncated(answer):
 
 class FaultProxy:
     def __init__(self, upstream, loss=0.0, duplicate=0.0, delay=0.0, forge=0.0, mangle=0.0, truncate=0.0,
-                 tcp_stall=False, seed=1):
+                 tcp_stall=False, rcode=None, seed=1):
         self.upstream = upstream
         self.loss, self.duplicate, self.delay, self.forge, self.mangle = loss, duplicate, delay, forge, mangle
-        self.truncate, self.tcp_stall = truncate, tcp_stall
+        self.truncate, self.tcp_stall, self.rcode = truncate, tcp_stall, rcode
         self.rng = random.Random(seed)
         self.counts = collections.Counter()
         # One port for UDP and TCP, both bound here and kept: a port picked and released could be taken by
@@ -145,6 +146,13 @@ class FaultProxy:
 
     def _from_client(self, data, client):
         self.counts["queries"] += 1
+        if self.rcode is not None and len(data) > 12:
+            # A lying resolver: every query answered at once with this RCODE (SERVFAIL, REFUSED), no records.
+            flags = 0x8180 | self.rcode
+            self.front.sendto(data[:2] + struct.pack(">HHHHH", flags, 1, 0, 0, 0) + data[12:question_end(data)],
+                              client)
+            self.counts["rcode"] += 1
+            return
         if len(data) > 12 and self.rng.random() < self.forge:
             qid = struct.unpack(">H", data[:2])[0]
             # The right id from the wrong port or the wrong address, and a wrong id from the right port.

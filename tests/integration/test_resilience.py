@@ -7,7 +7,30 @@ import time
 import pytest
 
 from conftest import free_ports
+from faultproxy import FaultProxy
 from test_scan import compare, ok, read_parquet, run
+
+
+@pytest.mark.parametrize("rcode,name", [(2, "SERVFAIL"), (5, "REFUSED")])
+def test_a_lying_resolver_is_sidelined_and_results_stay_right(mxscan_bin, testbed, tmp_path, rcode, name):
+    """A resolver that answers everything with SERVFAIL (a storm) or REFUSED, beside a good one."""
+    host, port = testbed.resolver.rsplit(":", 1)
+    liar = FaultProxy((host, int(port)), rcode=rcode).start()
+    out = tmp_path / "out.parquet"
+    try:
+        proc = run([mxscan_bin, "scan", str(testbed.input_csv), "-o", str(out), "--resolver", liar.address,
+                    "--resolver", testbed.resolver, "--rate", "0", "--timeout", "1s", "--retries", "2"])
+    finally:
+        liar.stop()
+    ok(proc, f"mxscan scan with a {name} resolver first")
+    stderr = proc.stderr.decode(errors="replace")
+    assert f"resolver {liar.address} sidelined" in stderr, stderr
+    # Sidelined early: it saw a small share of the queries, not half of them.
+    sent = int(stderr.split(" queries (")[0].rsplit(" ", 1)[1])
+    assert liar.counts["rcode"] < sent * 0.05, (liar.counts, sent)
+    problems = compare(read_parquet(out), testbed.truth)
+    if problems:
+        pytest.fail(problems, pytrace=False)
 
 
 
