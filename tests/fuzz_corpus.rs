@@ -41,6 +41,9 @@ fn wire_corpus() {
             }
         }
         checks::wire_packet(data);
+        if name.starts_with("found-") {
+            continue; // found by fuzzing: already mutated, replayed as they are
+        }
         // Every truncation and a flipped byte at every offset, asked the
         // packet's own question so that the walk gets past it: no panic.
         let qname = checks::question_name(data).unwrap_or_else(|| "example.com".into());
