@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::{OutputError, ParquetSink, RowSink};
+use super::{OutputError, ParquetSink, RowSink, sync_dir};
 use crate::input::LineSet;
 use crate::record::DomainRecord;
 
@@ -373,11 +373,6 @@ fn lock_dir(dir: &Path) -> io::Result<File> {
         return Err(io::Error::last_os_error());
     }
     Ok(file)
-}
-
-/// Make a rename durable (the directory entry itself).
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
 }
 
 #[cfg(test)]

@@ -159,12 +159,15 @@ impl RowSink for ParquetSink {
         self.close()?;
         if let Some((partial, target)) = rename {
             std::fs::rename(&partial, &target)?;
-            if let Some(dir) = target.parent().filter(|d| !d.as_os_str().is_empty()) {
-                File::open(dir)?.sync_all()?;
-            }
+            sync_dir(target.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new(".")))?;
         }
         Ok(())
     }
+}
+
+/// Make a rename durable: fsync the directory that holds the entry.
+pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
 }
 
 /// A buffered writer that reports a closed stdout (`| head`) as an error
