@@ -62,20 +62,21 @@ fn wire_corpus() {
     assert!(named >= 50);
 }
 
-#[test]
-fn normalize_corpus() {
-    let corpus = files("normalize");
-    assert!(corpus.len() >= 10);
+/// Every file of `target`'s corpus (at least `min` of them) through `check`.
+fn replay(target: &str, min: usize, check: fn(&[u8])) {
+    let corpus = files(target);
+    assert!(corpus.len() >= min, "{target}: {} files", corpus.len());
     for (_, data) in &corpus {
-        checks::normalize(data);
+        check(data);
     }
 }
 
 #[test]
+fn normalize_corpus() {
+    replay("normalize", 10, checks::normalize);
+}
+
+#[test]
 fn row_corpus() {
-    let corpus = files("row");
-    assert!(corpus.len() >= 5);
-    for (_, data) in &corpus {
-        checks::row(data);
-    }
+    replay("row", 5, checks::row);
 }

@@ -27,16 +27,8 @@ impl LineSet {
     }
 
     /// The set of these line numbers (any order, repeats allowed).
-    pub fn from_lines(lines: &mut [u64]) -> Self {
-        lines.sort_unstable();
-        let mut ranges: Vec<(u64, u64)> = Vec::new();
-        for &line in lines.iter() {
-            match ranges.last_mut() {
-                Some(last) if line <= last.1 => last.1 = last.1.max(line + 1),
-                _ => ranges.push((line, line + 1)),
-            }
-        }
-        Self { ranges }
+    pub fn from_lines(lines: &[u64]) -> Self {
+        Self::from_ranges(lines.iter().map(|&line| (line, line + 1)).collect())
     }
 
     /// Add every line of `other`.
@@ -91,7 +83,7 @@ mod tests {
 
     #[test]
     fn lines_collapse_to_ranges() {
-        let set = LineSet::from_lines(&mut [5, 1, 2, 3, 9, 3, 10]);
+        let set = LineSet::from_lines(&[5, 1, 2, 3, 9, 3, 10]);
         assert_eq!(set.ranges(), &[(1, 4), (5, 6), (9, 11)]);
         assert_eq!(set.len(), 6);
         for (line, inside) in

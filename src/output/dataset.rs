@@ -182,7 +182,8 @@ impl Dataset {
         }
         let kept: Vec<&str> = self.entries.iter().map(|e| e.part.as_str()).collect();
         for name in list_dir(&self.dir)? {
-            let stray = name.ends_with(".partial") || (is_part_name(&name) && !kept.contains(&name.as_str()));
+            let stray = name.ends_with(".partial")
+                || (part_number(&name).is_some() && !kept.contains(&name.as_str()));
             if stray {
                 fs::remove_file(self.dir.join(&name))?;
             }
@@ -263,9 +264,9 @@ impl DatasetSink {
     /// Footer and fsync, journal line and fsync, rename, directory fsync:
     /// see the module comment for why in this order.
     fn seal(&mut self) -> Result<(), OutputError> {
-        let Some(mut part) = self.open.take() else { return Ok(()) };
+        let Some(part) = self.open.take() else { return Ok(()) };
         part.writer.close()?;
-        let lines = LineSet::from_lines(&mut part.lines);
+        let lines = LineSet::from_lines(&part.lines);
         let entry =
             PartEntry { part: part.name, rows: part.lines.len() as u64, lines: lines.ranges().to_vec() };
         let mut text = serde_json::to_vec(&entry).map_err(io::Error::from)?;
@@ -338,10 +339,6 @@ fn is_complete_parquet(path: &Path) -> bool {
         Ok(&head == b"PAR1" && &tail == b"PAR1")
     };
     check().unwrap_or(false)
-}
-
-fn is_part_name(name: &str) -> bool {
-    part_number(name).is_some()
 }
 
 /// `part-000042.parquet` → 42.
