@@ -1,14 +1,17 @@
 //! The in-flight table: which query waits behind each (socket, id) pair,
 //! and when it times out.
 //!
-//! Ids are drawn at random per socket (RFC 5452 §9.2: id and source port are
-//! the two secrets a spoofer must guess), never reused while outstanding.
+//! Ids are drawn at random per socket from a cryptographic source
+//! ([`IdSource`]; RFC 5452 §9.2: id and source port are the two secrets a
+//! spoofer must guess), never reused while outstanding.
 //! Every attempt carries a unique sequence number so a late answer to an
 //! attempt that already timed out, or a stale timer, is recognised and
 //! ignored rather than misattributed.
 
 use std::collections::VecDeque;
 use std::time::Instant;
+
+use super::ids::IdSource;
 
 /// Identifies one transmission attempt of one lookup.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,13 +31,15 @@ pub struct Pending {
     pub seq: u64,
     /// Index of the resolver the query went to.
     pub resolver: u16,
+    /// Which attempt of its lookup it is (1 = the first).
+    pub attempt: u8,
     /// When it was sent.
     pub sent_at: Instant,
 }
 
-/// A small, fast, seedable PRNG (SplitMix64). Not cryptographic; it only has
-/// to make ids and ports unpredictable to an off-path observer without
-/// costing a syscall per query.
+/// A small, fast, seedable PRNG (SplitMix64). Not cryptographic: for
+/// sampling, hashing and test streams, never for query ids (those come from
+/// [`IdSource`]).
 #[derive(Debug, Clone)]
 pub struct SplitMix(u64);
 
@@ -71,7 +76,7 @@ pub struct InflightTable {
     len: usize,
     next_socket: u16,
     next_seq: u64,
-    rng: SplitMix,
+    ids: IdSource,
     /// Deadlines in send order. Every attempt gets the same timeout, so this
     /// FIFO is also deadline order: no heap needed.
     deadlines: VecDeque<(Instant, Slot, u64)>,
@@ -79,7 +84,7 @@ pub struct InflightTable {
 
 impl InflightTable {
     /// A table for `sockets` sockets (at least one).
-    pub fn new(sockets: u16, rng: SplitMix) -> Self {
+    pub fn new(sockets: u16, ids: IdSource) -> Self {
         let sockets = sockets.max(1);
         Self {
             slots: vec![None; sockets as usize * 65536],
@@ -87,7 +92,7 @@ impl InflightTable {
             len: 0,
             next_socket: 0,
             next_seq: 0,
-            rng,
+            ids,
             deadlines: VecDeque::new(),
         }
     }
@@ -102,22 +107,40 @@ impl InflightTable {
         self.len == 0
     }
 
+    /// Ids per socket: 65,536.
+    pub const IDS_PER_SOCKET: usize = 65_536;
+
+    /// The sequence number the next attempt will get (every later one is
+    /// larger).
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq + 1
+    }
+
     /// Reserve a slot on the next socket (round robin) under a random free id
     /// and remember the attempt until `deadline`.
-    pub fn insert(&mut self, lookup: u32, resolver: u16, now: Instant, deadline: Instant) -> (Slot, u64) {
+    pub fn insert(
+        &mut self,
+        lookup: u32,
+        resolver: u16,
+        attempt: u8,
+        now: Instant,
+        deadline: Instant,
+    ) -> (Slot, u64) {
         assert!(self.len < self.slots.len(), "in-flight table full");
         let socket = self.next_socket;
         self.next_socket = (self.next_socket + 1) % self.sockets;
         let base = socket as usize * 65536;
         // With at most a few thousand ids in use per socket a random probe
         // almost always hits a free one at once.
-        let mut id = self.rng.next_u64() as u16;
+        // The command line keeps the table at most half full
+        // (`--concurrency` against sockets × ids), so this ends quickly.
+        let mut id = self.ids.next_u16();
         while self.slots[base + id as usize].is_some() {
-            id = self.rng.next_u64() as u16;
+            id = self.ids.next_u16();
         }
         self.next_seq += 1;
         let seq = self.next_seq;
-        self.slots[base + id as usize] = Some(Pending { lookup, seq, resolver, sent_at: now });
+        self.slots[base + id as usize] = Some(Pending { lookup, seq, resolver, attempt, sent_at: now });
         self.len += 1;
         let slot = Slot { socket, id };
         self.deadlines.push_back((deadline, slot, seq));
@@ -179,10 +202,10 @@ mod tests {
     #[test]
     fn ids_are_unique_per_socket_and_deadlines_fire_in_order() {
         let t0 = Instant::now();
-        let mut table = InflightTable::new(2, SplitMix::seeded(1));
+        let mut table = InflightTable::new(2, IdSource::seeded(1));
         let mut seen = std::collections::HashSet::new();
         for i in 0..4000u32 {
-            let (slot, _) = table.insert(i, 0, t0, t0 + Duration::from_millis(i as u64));
+            let (slot, _) = table.insert(i, 0, 1, t0, t0 + Duration::from_millis(i as u64));
             assert!(seen.insert((slot.socket, slot.id)), "slot reused while outstanding");
         }
         assert_eq!(table.len(), 4000);
@@ -213,8 +236,8 @@ mod tests {
     #[test]
     fn late_answer_after_timeout_finds_nothing() {
         let t0 = Instant::now();
-        let mut table = InflightTable::new(1, SplitMix::seeded(7));
-        let (slot, seq) = table.insert(5, 0, t0, t0);
+        let mut table = InflightTable::new(1, IdSource::seeded(7));
+        let (slot, seq) = table.insert(5, 0, 1, t0, t0);
         let (expired, p) = table.pop_expired(t0).unwrap();
         assert_eq!((expired, p.seq), (slot, seq));
         assert!(table.get(slot).is_none());

@@ -113,6 +113,17 @@ impl ResolverHealth {
         (0..self.states.len() as u16).filter(|&r| !self.usable(r))
     }
 
+    /// Take `r` out of use for a reason found elsewhere (it does not
+    /// recurse). False when it was the last usable resolver: then the scan
+    /// cannot go on and nothing is changed.
+    pub fn sideline(&mut self, r: u16) -> bool {
+        let others = (0..self.states.len() as u16).any(|o| o != r && self.usable(o));
+        if others {
+            self.states[r as usize].sidelined = true;
+        }
+        others
+    }
+
     /// Record an outcome of `r` at `now` and judge.
     pub fn record(&mut self, r: u16, observed: Observed, now: Instant) -> Verdict {
         let silence = self.silence;

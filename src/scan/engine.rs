@@ -201,6 +201,7 @@ impl Engine {
 
     fn has_room(&self) -> bool {
         self.core.active_domains() < self.cfg.concurrency
+            && self.core.wants_domains()
             && self.rows_sent - self.counters.written.load(Relaxed) < WRITER_BACKLOG
     }
 
@@ -254,8 +255,8 @@ impl Engine {
         }
         let mut rate_wait = None;
         loop {
-            let room = self.cfg.concurrency.saturating_sub(self.core.in_flight());
-            let want = self.core.queued().min(room).min(BATCH * self.pool.len());
+            // The core's windows decide how much may be in flight.
+            let want = self.core.sendable().min(BATCH * self.pool.len());
             if want == 0 {
                 break;
             }

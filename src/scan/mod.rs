@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 use crate::analyze::{Analyzer, providers::ProviderTable};
-use crate::dns::inflight::SplitMix;
+use crate::dns::ids::IdSource;
 use crate::dns::socket::UdpPool;
 use crate::input::{InputError, InputStats, Item, ListReader};
 use crate::output::{OutputError, RowSink};
@@ -35,7 +35,8 @@ pub struct ScanConfig {
     pub resolvers: Vec<SocketAddr>,
     /// Queries per second over all resolvers; 0 = unlimited.
     pub rate: u32,
-    /// Queries in flight at most (and domains open at most).
+    /// Queries in flight at most: the ceiling of the adaptive windows (and
+    /// domains open at most).
     pub concurrency: usize,
     /// Wait for one attempt.
     pub timeout: Duration,
@@ -214,11 +215,12 @@ pub async fn run(
             sockets: pool.len() as u16,
             timeout: cfg.timeout,
             retries: cfg.retries,
+            concurrency: cfg.concurrency,
             mx_only: cfg.mx_only,
             cache_capacity: cfg.cache_capacity,
             randomize_case: cfg.randomize_case,
         },
-        SplitMix::from_entropy(),
+        IdSource::os(),
     );
 
     // Items and rows cross threads in chunks: one wake-up per chunk, not

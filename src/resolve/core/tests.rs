@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use hickory_proto::op::{Message, MessageType, ResponseCode};
-use hickory_proto::rr::rdata::{A, CNAME, MX};
+use hickory_proto::rr::rdata::{A, CNAME, MX, NS};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
 use super::*;
@@ -14,23 +14,33 @@ use crate::record::{AddressStatus, Status};
 
 /// What the fake resolver does for a (name, type).
 #[derive(Clone)]
-enum Reply {
+pub(super) enum Reply {
     Records(Vec<RData>),
     Rcode(ResponseCode),
     Silent,
     Truncate(Vec<RData>),
 }
 
-struct World {
+pub(super) struct World {
     zone: HashMap<(String, RecordType), Reply>,
-    asked: Vec<(String, RecordType, SocketAddr)>,
+    pub(super) asked: Vec<(String, RecordType, SocketAddr)>,
     /// Resolvers that never answer.
     dead: Vec<SocketAddr>,
+    /// Questions whose next N copies get no answer.
+    pub(super) silent_times: HashMap<(String, RecordType), usize>,
+    /// Answer like an authoritative-only server: referrals, RA=0.
+    pub(super) referrals: bool,
 }
 
 impl World {
-    fn new() -> Self {
-        Self { zone: HashMap::new(), asked: Vec::new(), dead: Vec::new() }
+    pub(super) fn new() -> Self {
+        Self {
+            zone: HashMap::new(),
+            asked: Vec::new(),
+            dead: Vec::new(),
+            silent_times: HashMap::new(),
+            referrals: false,
+        }
     }
 
     fn set(&mut self, name: &str, t: RecordType, reply: Reply) -> &mut Self {
@@ -38,18 +48,18 @@ impl World {
         self
     }
 
-    fn mx(&mut self, name: &str, records: &[(u16, &str)]) -> &mut Self {
+    pub(super) fn mx(&mut self, name: &str, records: &[(u16, &str)]) -> &mut Self {
         let rdata =
             records.iter().map(|(p, e)| RData::MX(MX::new(*p, Name::from_ascii(format!("{e}.")).unwrap())));
         self.set(name, RecordType::MX, Reply::Records(rdata.collect()))
     }
 
-    fn a(&mut self, name: &str, ip: [u8; 4]) -> &mut Self {
+    pub(super) fn a(&mut self, name: &str, ip: [u8; 4]) -> &mut Self {
         self.set(name, RecordType::A, Reply::Records(vec![RData::A(A::new(ip[0], ip[1], ip[2], ip[3]))]))
     }
 
     /// The resolver's answer to `query`, or `None` if it stays silent.
-    fn answer(&mut self, query: &[u8], dest: SocketAddr, truncate_ok: bool) -> Option<Vec<u8>> {
+    pub(super) fn answer(&mut self, query: &[u8], dest: SocketAddr, truncate_ok: bool) -> Option<Vec<u8>> {
         let q = Message::from_vec(query).unwrap();
         let question = q.queries[0].clone();
         // Matched case-insensitively; the question is echoed as asked (0x20).
@@ -58,8 +68,22 @@ impl World {
         if self.dead.contains(&dest) {
             return None;
         }
+        if let Some(n) = self.silent_times.get_mut(&(name.clone(), question.query_type())).filter(|n| **n > 0)
+        {
+            *n -= 1;
+            return None;
+        }
         let mut resp = Message::new(q.id, MessageType::Response, q.op_code);
         resp.add_query(question.clone());
+        resp.metadata.recursion_available = !self.referrals;
+        resp.metadata.recursion_desired = true;
+        if self.referrals {
+            // An authoritative-only server: "ask the .example servers".
+            let ns = Name::from_ascii("a.iana-servers.net.").unwrap();
+            let zone = Name::from_ascii("example.").unwrap();
+            resp.add_authority(Record::from_rdata(zone, 172800, RData::NS(NS(ns))));
+            return Some(resp.to_vec().unwrap());
+        }
         let reply = self.zone.get(&(name.clone(), question.query_type())).cloned();
         let owner = question.name().clone();
         match reply {
@@ -90,36 +114,37 @@ impl World {
     }
 }
 
-fn resolvers() -> Vec<SocketAddr> {
+pub(super) fn resolvers() -> Vec<SocketAddr> {
     vec!["127.0.0.1:5301".parse().unwrap(), "127.0.0.1:5302".parse().unwrap()]
 }
 
-fn core(retries: u8) -> ScanCore {
+pub(super) fn core(retries: u8) -> ScanCore {
     ScanCore::new(
         CoreConfig {
             resolvers: resolvers(),
             sockets: 2,
             timeout: Duration::from_secs(1),
             retries,
+            concurrency: 1000,
             mx_only: false,
             cache_capacity: 1000,
             randomize_case: false,
         },
-        SplitMix::seeded(42),
+        IdSource::seeded(42),
     )
 }
 
-fn target(d: &str) -> Target {
+pub(super) fn target(d: &str) -> Target {
     Target { domain: d.into(), input: d.into(), rank: None, line: 1 }
 }
 
 /// Run until idle: answer every transmission at once, advance simulated
 /// time to the next deadline when nothing is left to send.
-fn drive(core: &mut ScanCore, world: &mut World, now: Instant) -> Vec<DomainRecord> {
+pub(super) fn drive(core: &mut ScanCore, world: &mut World, now: Instant) -> Vec<DomainRecord> {
     drive_until(core, world, now).expect("no fatal verdict")
 }
 
-fn drive_until(
+pub(super) fn drive_until(
     core: &mut ScanCore,
     world: &mut World,
     mut now: Instant,
@@ -350,6 +375,21 @@ fn a_dead_resolver_is_sidelined_and_the_scan_completes() {
     let rows = drive(&mut core, &mut world, now);
     assert_eq!(rows.len(), 300);
     assert!(rows.iter().all(|r| r.status == Status::Ok && r.mx[0].address_status == AddressStatus::Ok));
+    // Its window shrank at once: it got a few queries, not half of them.
+    let to_dead = world.asked.iter().filter(|(_, _, d)| *d == resolvers()[0]).count();
+    assert!(to_dead < 40, "{to_dead} of {} queries to the dead resolver", world.asked.len());
+    // A longer scan reaches the health verdict: the dead one is sidelined.
+    for i in 300..3000 {
+        world.mx(&format!("d{i}.example"), &[(10, "mx.shared.example")]);
+    }
+    let mut now = now;
+    for i in 300..3000 {
+        // Domains arrive over time, as from a long list.
+        now += Duration::from_millis(10);
+        core.admit(target(&format!("d{i}.example")), now);
+        let rows = drive(&mut core, &mut world, now);
+        assert!(rows.iter().all(|r| r.status == Status::Ok));
+    }
     assert_eq!(core.sidelined(), vec![resolvers()[0]]);
     assert!(
         matches!(core.poll_event(), Some(CoreEvent::Sidelined { resolver, .. }) if resolver == resolvers()[0])

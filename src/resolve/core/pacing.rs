@@ -1,0 +1,201 @@
+//! How fast to ask each resolver: a loss-adaptive window and a measured
+//! retransmission timeout, per resolver. Pure arithmetic over instants the
+//! caller passes in; no clock of its own.
+//!
+//! The window works as TCP's congestion control does (RFC 5681): it starts
+//! small, grows by one query per answer while below `ssthresh` (slow start)
+//! and by one per window of answers above it (congestion avoidance), and is
+//! halved on loss, at most once per round trip (only a loss of a query sent
+//! after the last decrease counts, RFC 6582 §3.2's "one reduction per
+//! window"). It never grows while it is not being used (RFC 7661: a window
+//! held back by `--rate` proves nothing about the resolver).
+//!
+//! Loss, for a resolver, is a first attempt that got no answer within the
+//! retransmission timeout. A retry of a question that was already lost is
+//! not counted: a dead authoritative server makes every attempt of its
+//! question time out, whatever the load, and would otherwise shrink the
+//! window for every broken domain in the list. Scattered losses of that
+//! kind are also not congestion: the window shrinks only when a round's
+//! losses reach [`LOSS_SHARE`] of the window (and at least two), which an
+//! overflowing socket buffer gives at once and a few dead zones never do.
+//!
+//! The retransmission timeout follows RFC 6298 §2: SRTT and RTTVAR from
+//! each answered attempt (ids are per attempt, so samples are never
+//! ambiguous and Karn's rule is not needed), RTO = SRTT + 4·RTTVAR, floored
+//! at [`MIN_RTO`] and capped by `--timeout`, which is also the first value
+//! before any sample. Each retransmission of the same question doubles it
+//! (§5.5).
+
+use std::time::{Duration, Instant};
+
+/// The window a resolver starts with.
+pub const INITIAL_WINDOW: f64 = 16.0;
+/// The window never shrinks below this.
+pub const MIN_WINDOW: f64 = 4.0;
+/// Share of a round's first attempts that must be lost before the window
+/// is cut.
+pub const LOSS_SHARE: f64 = 0.03;
+/// The retransmission timeout is never shorter than this: below it, the
+/// scheduling noise of a busy machine looks like loss.
+pub const MIN_RTO: Duration = Duration::from_millis(50);
+
+/// The window and round-trip estimate of one resolver.
+#[derive(Debug, Clone)]
+pub struct Pacing {
+    cwnd: f64,
+    ssthresh: f64,
+    ceiling: f64,
+    in_flight: u32,
+    srtt: Option<Duration>,
+    rttvar: Duration,
+    max_rto: Duration,
+    last_decrease: Option<Instant>,
+    round_outcomes: u32,
+    round_losses: u32,
+    /// Slow start may at most double the window per retransmission timeout:
+    /// a loss shows only when its timer fires, and an exponential growth
+    /// that ran for many round trips before that would overshoot the
+    /// resolver's capacity many times over (RFC 3742 limits slow start for
+    /// the same reason).
+    doubling_base: f64,
+    doubling_since: Option<Instant>,
+    /// Window cuts so far (for the summary).
+    pub decreases: u64,
+}
+
+impl Pacing {
+    /// A resolver that may have at most `ceiling` queries in flight; `timeout`
+    /// caps (and starts) the retransmission timeout.
+    pub fn new(ceiling: usize, timeout: Duration) -> Self {
+        let ceiling = (ceiling as f64).max(1.0);
+        Self {
+            cwnd: INITIAL_WINDOW.min(ceiling),
+            ssthresh: ceiling,
+            ceiling,
+            in_flight: 0,
+            srtt: None,
+            rttvar: Duration::ZERO,
+            max_rto: timeout,
+            last_decrease: None,
+            round_outcomes: 0,
+            round_losses: 0,
+            doubling_base: INITIAL_WINDOW.min(ceiling),
+            doubling_since: None,
+            decreases: 0,
+        }
+    }
+
+    /// Queries in flight that count against the window.
+    pub fn in_flight(&self) -> u32 {
+        self.in_flight
+    }
+
+    /// The current window, in queries.
+    pub fn window(&self) -> u32 {
+        self.cwnd as u32
+    }
+
+    /// Queries that may be sent now.
+    pub fn room(&self) -> u32 {
+        self.window().saturating_sub(self.in_flight)
+    }
+
+    /// The smoothed round-trip time, once measured.
+    pub fn srtt(&self) -> Option<Duration> {
+        self.srtt
+    }
+
+    /// A query went out.
+    pub fn on_send(&mut self) {
+        self.in_flight += 1;
+    }
+
+    /// The retransmission timeout for the `attempt`-th try (1 = first) of a
+    /// question: RFC 6298 §2 (2.2, 2.3), doubled per retransmission (§5.5).
+    pub fn rto(&self, attempt: u8) -> Duration {
+        let base = match self.srtt {
+            None => return self.max_rto,
+            Some(srtt) => (srtt + 4 * self.rttvar).max(MIN_RTO),
+        };
+        let backoff = 1u32 << u32::from(attempt.saturating_sub(1).min(10));
+        base.saturating_mul(backoff).min(self.max_rto)
+    }
+
+    /// An answer came back `rtt` after its attempt was sent. `counted`: the
+    /// attempt still counted against the window (its timer had not fired).
+    /// `first`: it was the question's first attempt.
+    pub fn on_answer(&mut self, rtt: Duration, now: Instant, counted: bool, first: bool) {
+        self.sample(rtt);
+        if first {
+            self.round_outcome(false);
+        }
+        if !counted {
+            return;
+        }
+        let used = self.in_flight as f64;
+        self.in_flight -= 1;
+        // RFC 7661: grow only a window that is at least half in use.
+        if used * 2.0 < self.cwnd {
+            return;
+        }
+        if self.cwnd < self.ssthresh {
+            let since = *self.doubling_since.get_or_insert(now);
+            if now.saturating_duration_since(since) >= self.rto(1) {
+                self.doubling_base = self.cwnd;
+                self.doubling_since = Some(now);
+            }
+            self.cwnd = (self.cwnd + 1.0).min(2.0 * self.doubling_base);
+        } else {
+            self.cwnd += 1.0 / self.cwnd;
+        }
+        self.cwnd = self.cwnd.min(self.ceiling);
+    }
+
+    /// An attempt sent at `sent_at` left the window without an answer: its
+    /// retransmission timer fired at `now` (`lost`), or it was answered over
+    /// TCP or given up for another reason (`lost` false).
+    pub fn on_release(&mut self, sent_at: Instant, now: Instant, lost: bool, first: bool) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        if !lost || !first {
+            return;
+        }
+        self.round_outcome(true);
+        let threshold = (self.cwnd * LOSS_SHARE).max(2.0);
+        let after_last_cut = self.last_decrease.is_none_or(|t| sent_at >= t);
+        if f64::from(self.round_losses) >= threshold && after_last_cut {
+            // RFC 5681 §3.1 (4): ssthresh = max(flight / 2, floor); the
+            // window restarts from there (fast recovery without the
+            // retransmission inflation: DNS has no cumulative ACKs).
+            self.ssthresh = (self.cwnd / 2.0).max(MIN_WINDOW);
+            self.cwnd = self.ssthresh;
+            self.last_decrease = Some(now);
+            self.round_outcomes = 0;
+            self.round_losses = 0;
+            self.decreases += 1;
+        }
+    }
+
+    fn round_outcome(&mut self, lost: bool) {
+        self.round_outcomes += 1;
+        self.round_losses += u32::from(lost);
+        if f64::from(self.round_outcomes) >= self.cwnd.max(MIN_WINDOW * 4.0) {
+            self.round_outcomes = 0;
+            self.round_losses = 0;
+        }
+    }
+
+    /// RFC 6298 §2.2 and §2.3 with α = 1/8, β = 1/4.
+    fn sample(&mut self, rtt: Duration) {
+        match self.srtt {
+            None => {
+                self.srtt = Some(rtt);
+                self.rttvar = rtt / 2;
+            }
+            Some(srtt) => {
+                let delta = srtt.abs_diff(rtt);
+                self.rttvar = (self.rttvar * 3 + delta) / 4;
+                self.srtt = Some((srtt * 7 + rtt) / 8);
+            }
+        }
+    }
+}

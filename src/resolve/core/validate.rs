@@ -1,0 +1,108 @@
+//! What an accepted answer means: its RCODE as a lookup result and a health
+//! observation, whether it is a referral (the server does not recurse), and
+//! the 0x20 case pattern an answer must echo.
+
+use super::super::LookupStatus;
+use super::super::health::Observed;
+use crate::dns::inflight::SplitMix;
+
+/// RCODEs (RFC 1035 §4.1.1; BADVERS from the EDNS extended RCODE, RFC 6891
+/// §9), as the full 12-bit value.
+mod rcode {
+    pub(super) const NOERROR: u16 = 0;
+    pub(super) const FORMERR: u16 = 1;
+    pub(super) const SERVFAIL: u16 = 2;
+    pub(super) const NXDOMAIN: u16 = 3;
+    pub(super) const NOTIMP: u16 = 4;
+    pub(super) const REFUSED: u16 = 5;
+    pub(super) const BADVERS: u16 = 16;
+}
+
+/// What an answer's RCODE says.
+pub(super) enum Verdict {
+    /// NOERROR or NXDOMAIN: the lookup is decided.
+    Decided(LookupStatus),
+    /// The resolver failed this question (retry elsewhere, or report it).
+    Failed(LookupStatus, Option<String>),
+}
+
+/// RCODE → lookup verdict and health observation.
+pub(super) fn judge(code: u16) -> (Verdict, Observed) {
+    match code {
+        rcode::NOERROR => (Verdict::Decided(LookupStatus::NoError), Observed::Answer),
+        rcode::NXDOMAIN => (Verdict::Decided(LookupStatus::NxDomain), Observed::Answer),
+        rcode::SERVFAIL => (Verdict::Failed(LookupStatus::ServFail, None), Observed::ServFail),
+        rcode::REFUSED => (Verdict::Failed(LookupStatus::Refused, None), Observed::Refused),
+        other => {
+            let detail = format!("resolver answered RCODE {}", rcode_name(other));
+            (Verdict::Failed(LookupStatus::Error, Some(detail)), Observed::ServFail)
+        }
+    }
+}
+
+fn rcode_name(code: u16) -> String {
+    match code {
+        rcode::FORMERR => "FORMERR".into(),
+        rcode::NOTIMP => "NOTIMP".into(),
+        rcode::BADVERS => "BADVERS".into(),
+        other => other.to_string(),
+    }
+}
+
+/// A referral: NOERROR, nothing in the answer section, not authoritative,
+/// recursion not available, and records in the authority section. A
+/// recursive resolver never sends one (RFC 1034 §4.3.1: with RD set it
+/// answers or fails); an authoritative-only server does for every name
+/// below a delegation, and taking that for "no MX" would turn every domain
+/// into `no_mx`. Read from the header alone, so it costs nothing.
+pub(super) fn is_referral(msg: &[u8]) -> bool {
+    if msg.len() < 12 {
+        return false;
+    }
+    let count = |i: usize| u16::from_be_bytes([msg[i], msg[i + 1]]);
+    let aa = msg[2] & 0x04 != 0;
+    let ra = msg[3] & 0x80 != 0;
+    let code = msg[3] & 0x0f;
+    code == 0 && !aa && !ra && count(6) == 0 && count(8) > 0
+}
+
+/// Referrals from one resolver before it is judged not recursive.
+pub(super) const REFERRALS_TO_JUDGE: u32 = 3;
+
+/// Per resolver: referrals seen, and whether it ever offered recursion.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Recursion {
+    referrals: u32,
+    recursive_answers: u32,
+}
+
+impl Recursion {
+    /// Note an accepted answer; true when the resolver is now judged not
+    /// recursive (a handful of referrals, never an answer with RA set).
+    pub(super) fn note(&mut self, msg: &[u8]) -> bool {
+        if msg.len() >= 4 && msg[3] & 0x80 != 0 {
+            self.recursive_answers += 1;
+        }
+        if is_referral(msg) {
+            self.referrals += 1;
+            return self.referrals == REFERRALS_TO_JUDGE && self.recursive_answers == 0;
+        }
+        false
+    }
+}
+
+/// `name` with each ASCII letter's case drawn from `key` (0x20 encoding).
+pub(super) fn mix_case(name: &str, key: u64) -> String {
+    let mut rng = SplitMix::seeded(key);
+    let mut bits = 0u64;
+    name.bytes()
+        .enumerate()
+        .map(|(i, b)| {
+            if i % 64 == 0 {
+                bits = rng.next_u64();
+            }
+            let upper = (bits >> (i % 64)) & 1 == 1;
+            (if upper { b.to_ascii_uppercase() } else { b }) as char
+        })
+        .collect()
+}
