@@ -56,8 +56,8 @@ pub(crate) struct ResolverArgs {
     #[arg(long, default_value = "2s", value_parser = parse_duration)]
     pub(crate) timeout: std::time::Duration,
     /// Further attempts after SERVFAIL, REFUSED or a timeout, each on the
-    /// next resolver after a backoff (NXDOMAIN and NODATA are answers).
-    #[arg(long, default_value_t = 2)]
+    /// next resolver (NXDOMAIN and NODATA are answers); 0 to 20.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(0..=20))]
     pub(crate) retries: u8,
 }
 
@@ -90,8 +90,10 @@ pub(crate) struct ScanArgs {
     /// resolvers you run yourself).
     #[arg(long, default_value_t = 1000)]
     pub(crate) rate: u32,
-    /// Queries in flight at most.
-    #[arg(long, default_value_t = 1000)]
+    /// Queries in flight at most: the ceiling of the window, which adapts to
+    /// each resolver on its own (it starts small, grows while answers come
+    /// back and shrinks on loss).
+    #[arg(long, default_value_t = 1000, value_parser = parse_concurrency)]
     pub(crate) concurrency: usize,
     /// UDP sockets (source ports) to spread queries over.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
@@ -142,6 +144,13 @@ fn parse_part_rows(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
         Ok(n) if (1..=1 << 24).contains(&n) => Ok(n),
         _ => Err(format!("not a row count from 1 to {}: {s:?}", 1 << 24)),
+    }
+}
+
+fn parse_concurrency(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("not a query count of 1 or more: {s:?}")),
     }
 }
 

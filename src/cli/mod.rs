@@ -60,7 +60,7 @@ fn scan_command(args: ScanArgs) -> Result<ExitCode> {
     let cfg = ScanConfig {
         resolvers: resolvers(&args.resolver)?,
         rate: args.rate,
-        concurrency: args.concurrency.max(1),
+        concurrency: args.concurrency,
         timeout: args.resolver.timeout,
         retries: args.resolver.retries,
         mx_only: args.mx_only,
@@ -69,6 +69,10 @@ fn scan_command(args: ScanArgs) -> Result<ExitCode> {
         randomize_case: args.randomize_case,
         ..ScanConfig::default()
     };
+    if let Err(e) = cfg.check() {
+        eprintln!("mxscan: {e}");
+        return Ok(ExitCode::from(2));
+    }
     // Both ends are opened before any query is sent: a typo in a path is a
     // one-line error, not a wasted scan.
     let mut list = ListReader::open(&args.input)?;
@@ -167,6 +171,9 @@ pub(crate) fn resolvers(args: &ResolverArgs) -> Result<Vec<SocketAddr>> {
         }
     }
     out.dedup();
+    if out.len() > scan::MAX_RESOLVERS {
+        bail!("{} resolvers given; at most {} are supported", out.len(), scan::MAX_RESOLVERS);
+    }
     Ok(out)
 }
 

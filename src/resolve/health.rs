@@ -15,6 +15,9 @@ use std::time::{Duration, Instant};
 
 /// Outcomes remembered per resolver.
 pub const WINDOW: u32 = 64;
+/// Silent outcomes after which a resolver that never answered is sidelined
+/// (when another one answers).
+pub const NEVER_ANSWERED: u32 = 16;
 
 /// What came back for one attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +59,8 @@ struct State {
     sidelined: bool,
     /// Its last answer, or its first outcome when it never answered.
     heard: Option<Instant>,
+    /// It answered at least once in the whole scan.
+    ever_answered: bool,
 }
 
 impl State {
@@ -131,12 +136,30 @@ impl ResolverHealth {
         if observed == Observed::Answer || s.heard.is_none() {
             s.heard = Some(now);
         }
+        s.ever_answered |= observed == Observed::Answer;
         let fail = observed != Observed::Answer;
         let silent = matches!(observed, Observed::Timeout | Observed::Refused);
         s.fails = (s.fails << 1) | u64::from(fail);
         s.silent = (s.silent << 1) | u64::from(silent);
         s.len = (s.len + 1).min(WINDOW);
-        if !fail || s.sidelined || !s.full() {
+        if !fail || s.sidelined {
+            return Verdict::Fine;
+        }
+        // The adaptive window sends a silent resolver only a few queries per
+        // timeout, so a full window of outcomes can take longer than a
+        // short scan. One that never answered a single query of
+        // [`NEVER_ANSWERED`] while another answers is not having a burst.
+        let never = !s.ever_answered && s.len >= NEVER_ANSWERED && s.silent.count_ones() >= s.len;
+        if never
+            && self.states.iter().enumerate().any(|(i, o)| i != r as usize && !o.sidelined && o.answers())
+        {
+            let len = self.states[r as usize].len;
+            self.states[r as usize].sidelined = true;
+            let reason = format!("no answer to any of the {len} queries it was sent: timeouts or REFUSED");
+            return Verdict::Sidelined { resolver: r, reason };
+        }
+        let s = &self.states[r as usize];
+        if !s.full() {
             return Verdict::Fine;
         }
         let (dead, ratio) = (s.dead(now, silence), s.fail_ratio());
@@ -197,16 +220,33 @@ mod tests {
         for _ in 0..20 {
             assert_eq!(h.record(1, Observed::Answer, c.tick()), Verdict::Fine);
         }
+        // It answered once, long ago: the full window decides.
+        assert_eq!(h.record(0, Observed::Answer, c.tick()), Verdict::Fine);
         let mut verdicts = Vec::new();
         for _ in 0..WINDOW {
             verdicts.push(h.record(0, Observed::Timeout, c.tick()));
         }
-        assert!(matches!(verdicts.last(), Some(Verdict::Sidelined { resolver: 0, .. })), "{verdicts:?}");
-        assert!(verdicts[..WINDOW as usize - 1].iter().all(|v| *v == Verdict::Fine));
+        let sidelined = verdicts.iter().position(|v| matches!(v, Verdict::Sidelined { resolver: 0, .. }));
+        assert!(sidelined.is_some_and(|i| i >= WINDOW as usize - 2), "{verdicts:?}");
+        assert_eq!(verdicts.iter().filter(|v| **v != Verdict::Fine).count(), 1);
         assert!(!h.usable(0) && h.usable(1));
         assert_eq!(h.usable_from(0), 1);
         assert_eq!(h.after(1), 1, "the only usable one");
         assert_eq!(h.sidelined().collect::<Vec<_>>(), vec![0]);
+    }
+
+    #[test]
+    fn a_resolver_that_never_answered_goes_after_a_few_queries() {
+        let mut c = Clock::new();
+        let mut h = health(2);
+        h.record(1, Observed::Answer, c.tick());
+        let verdicts: Vec<Verdict> =
+            (0..NEVER_ANSWERED).map(|_| h.record(0, Observed::Timeout, c.tick())).collect();
+        assert!(verdicts[..NEVER_ANSWERED as usize - 1].iter().all(|v| *v == Verdict::Fine));
+        assert!(matches!(verdicts.last(), Some(Verdict::Sidelined { resolver: 0, .. })), "{verdicts:?}");
+        // Alone, it is not sidelined for nobody: that is the all-dead verdict's job.
+        let mut h = health(1);
+        assert!((0..NEVER_ANSWERED).all(|_| h.record(0, Observed::Timeout, c.tick()) == Verdict::Fine));
     }
 
     #[test]

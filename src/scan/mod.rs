@@ -71,6 +71,74 @@ impl Default for ScanConfig {
     }
 }
 
+/// Resolvers at most: the core numbers them with a `u16`.
+pub const MAX_RESOLVERS: usize = u16::MAX as usize;
+/// `--retries` at most: the attempt counter is a `u8`, and past a few
+/// dozen attempts a question is not coming back anyway.
+pub const MAX_RETRIES: u8 = 20;
+
+/// A setting out of its bounds: refused before any query is sent.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    /// Too many resolvers.
+    #[error("{0} resolvers given; at most {MAX_RESOLVERS} are supported")]
+    TooManyResolvers(usize),
+    /// `--retries` past [`MAX_RETRIES`].
+    #[error("--retries {0} is too many (at most {MAX_RETRIES})")]
+    TooManyRetries(u8),
+    /// `--concurrency 0`.
+    #[error("--concurrency must be at least 1")]
+    NoConcurrency,
+    /// More attempts could be outstanding than the sockets have query ids.
+    #[error(
+        "--concurrency {concurrency} with --retries {retries} can keep {needed} attempts waiting, more than \
+         half the query ids of --sockets {sockets} ({available}); raise --sockets or lower --concurrency"
+    )]
+    NotEnoughIds {
+        /// `--concurrency`.
+        concurrency: usize,
+        /// `--retries`.
+        retries: u8,
+        /// `--sockets`.
+        sockets: usize,
+        /// Attempts that may wait at once.
+        needed: usize,
+        /// Half the ids of the sockets.
+        available: usize,
+    },
+}
+
+impl ScanConfig {
+    /// Check the knobs against what the engine can do. Every attempt keeps
+    /// its (socket, id) pair until `--timeout` (a late answer is still
+    /// taken), so up to `concurrency × (retries + 1)` may wait at once; ids
+    /// are drawn at random, which stays quick while at most half of each
+    /// socket's 65,536 are taken.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        if self.resolvers.len() > MAX_RESOLVERS {
+            return Err(ConfigError::TooManyResolvers(self.resolvers.len()));
+        }
+        if self.retries > MAX_RETRIES {
+            return Err(ConfigError::TooManyRetries(self.retries));
+        }
+        if self.concurrency == 0 {
+            return Err(ConfigError::NoConcurrency);
+        }
+        let needed = self.concurrency.saturating_mul(usize::from(self.retries) + 1);
+        let available = self.sockets.max(1) * (crate::dns::inflight::InflightTable::IDS_PER_SOCKET / 2);
+        if needed > available {
+            return Err(ConfigError::NotEnoughIds {
+                concurrency: self.concurrency,
+                retries: self.retries,
+                sockets: self.sockets,
+                needed,
+                available,
+            });
+        }
+        Ok(())
+    }
+}
+
 /// Live counters, read by the progress bar while the scan runs.
 #[derive(Debug, Default)]
 pub struct Counters {
@@ -164,6 +232,9 @@ pub enum ScanError {
     /// No resolver to ask.
     #[error("no resolver given")]
     NoResolver,
+    /// A knob out of bounds.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     /// Interrupted (Ctrl-C); the rows finished before are written.
     #[error("interrupted: {rows} row(s) written{}", if *.finished { " (domains in flight finished)" } else { "" })]
     Interrupted {
@@ -207,6 +278,7 @@ pub async fn run(
     if cfg.resolvers.is_empty() {
         return Err(ScanError::NoResolver);
     }
+    cfg.check()?;
     let started = Instant::now();
     let pool = UdpPool::bind(cfg.sockets, &cfg.resolvers).map_err(ScanError::Socket)?;
     let core = ScanCore::new(

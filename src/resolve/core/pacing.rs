@@ -5,19 +5,23 @@
 //! The window works as TCP's congestion control does (RFC 5681): it starts
 //! small, grows by one query per answer while below `ssthresh` (slow start)
 //! and by one per window of answers above it (congestion avoidance), and is
-//! halved on loss, at most once per round trip (only a loss of a query sent
-//! after the last decrease counts, RFC 6582 §3.2's "one reduction per
-//! window"). It never grows while it is not being used (RFC 7661: a window
-//! held back by `--rate` proves nothing about the resolver).
+//! halved on loss, at most once per round (a window's worth of outcomes,
+//! about one round trip: RFC 6582 §3.2's "one reduction per window"). It
+//! never grows while it is not being used (RFC 7661: a window held back by
+//! `--rate` proves nothing about the resolver).
 //!
 //! Loss, for a resolver, is a first attempt that got no answer within the
 //! retransmission timeout. A retry of a question that was already lost is
 //! not counted: a dead authoritative server makes every attempt of its
 //! question time out, whatever the load, and would otherwise shrink the
 //! window for every broken domain in the list. Scattered losses of that
-//! kind are also not congestion: the window shrinks only when a round's
-//! losses reach [`LOSS_SHARE`] of the window (and at least two), which an
-//! overflowing socket buffer gives at once and a few dead zones never do.
+//! kind are also not congestion. A path that loses packets whatever the
+//! load (a lossy link) has a baseline: the median loss share of the last
+//! [`BASELINE_ROUNDS`] rounds. A round is congested when its loss share
+//! exceeds the baseline by [`LOSS_SHARE`] and is at least twice it: an
+//! overflowing socket buffer does that at once, a few dead zones or a link
+//! that drops 30 % of everything do not (TCP's rule would pin the window at
+//! its floor on such a link).
 //!
 //! The retransmission timeout follows RFC 6298 §2: SRTT and RTTVAR from
 //! each answered attempt (ids are per attempt, so samples are never
@@ -32,9 +36,14 @@ use std::time::{Duration, Instant};
 pub const INITIAL_WINDOW: f64 = 16.0;
 /// The window never shrinks below this.
 pub const MIN_WINDOW: f64 = 4.0;
-/// Share of a round's first attempts that must be lost before the window
-/// is cut.
-pub const LOSS_SHARE: f64 = 0.03;
+/// Loss share above the baseline that marks a round as congested.
+pub const LOSS_SHARE: f64 = 0.05;
+/// A round is at least this many first attempts (fewer say nothing).
+pub const ROUND_MIN: f64 = 32.0;
+/// A congested round lost at least this many.
+pub const MIN_LOSSES: f64 = 3.0;
+/// Rounds over which the baseline loss share is the minimum.
+pub const BASELINE_ROUNDS: usize = 8;
 /// The retransmission timeout is never shorter than this: below it, the
 /// scheduling noise of a busy machine looks like loss.
 pub const MIN_RTO: Duration = Duration::from_millis(50);
@@ -49,9 +58,12 @@ pub struct Pacing {
     srtt: Option<Duration>,
     rttvar: Duration,
     max_rto: Duration,
-    last_decrease: Option<Instant>,
     round_outcomes: u32,
     round_losses: u32,
+    /// Loss shares of the last completed rounds (ring).
+    recent_shares: [f64; BASELINE_ROUNDS],
+    recent_len: usize,
+    recent_next: usize,
     /// Slow start may at most double the window per retransmission timeout:
     /// a loss shows only when its timer fires, and an exponential growth
     /// that ran for many round trips before that would overshoot the
@@ -76,9 +88,11 @@ impl Pacing {
             srtt: None,
             rttvar: Duration::ZERO,
             max_rto: timeout,
-            last_decrease: None,
             round_outcomes: 0,
             round_losses: 0,
+            recent_shares: [0.0; BASELINE_ROUNDS],
+            recent_len: 0,
+            recent_next: 0,
             doubling_base: INITIAL_WINDOW.min(ceiling),
             doubling_since: None,
             decreases: 0,
@@ -154,34 +168,55 @@ impl Pacing {
     /// An attempt sent at `sent_at` left the window without an answer: its
     /// retransmission timer fired at `now` (`lost`), or it was answered over
     /// TCP or given up for another reason (`lost` false).
-    pub fn on_release(&mut self, sent_at: Instant, now: Instant, lost: bool, first: bool) {
+    pub fn on_release(&mut self, _sent_at: Instant, _now: Instant, lost: bool, first: bool) {
         self.in_flight = self.in_flight.saturating_sub(1);
-        if !lost || !first {
+        if lost && first {
+            self.round_outcome(true);
+        }
+    }
+
+    /// Count a first attempt's outcome; a round is a window's worth of
+    /// them (about one round trip). At its end the round's loss share is
+    /// judged against the baseline.
+    fn round_outcome(&mut self, lost: bool) {
+        self.round_outcomes += 1;
+        self.round_losses += u32::from(lost);
+        let size = self.cwnd.max(ROUND_MIN);
+        let baseline = self.baseline();
+        let limit = (baseline + LOSS_SHARE).max(baseline * 2.0) * size;
+        // Congested as soon as the round's losses pass the limit whatever
+        // its remaining outcomes: no need to wait for the round's end.
+        let congested = f64::from(self.round_losses) > limit.max(MIN_LOSSES - 1.0);
+        if !congested && f64::from(self.round_outcomes) < size {
             return;
         }
-        self.round_outcome(true);
-        let threshold = (self.cwnd * LOSS_SHARE).max(2.0);
-        let after_last_cut = self.last_decrease.is_none_or(|t| sent_at >= t);
-        if f64::from(self.round_losses) >= threshold && after_last_cut {
+        let share = f64::from(self.round_losses) / f64::from(self.round_outcomes);
+        self.recent_shares[self.recent_next] = share;
+        self.recent_next = (self.recent_next + 1) % BASELINE_ROUNDS;
+        self.recent_len = (self.recent_len + 1).min(BASELINE_ROUNDS);
+        self.round_outcomes = 0;
+        self.round_losses = 0;
+        if congested {
             // RFC 5681 §3.1 (4): ssthresh = max(flight / 2, floor); the
             // window restarts from there (fast recovery without the
             // retransmission inflation: DNS has no cumulative ACKs).
             self.ssthresh = (self.cwnd / 2.0).max(MIN_WINDOW);
             self.cwnd = self.ssthresh;
-            self.last_decrease = Some(now);
-            self.round_outcomes = 0;
-            self.round_losses = 0;
             self.decreases += 1;
         }
     }
 
-    fn round_outcome(&mut self, lost: bool) {
-        self.round_outcomes += 1;
-        self.round_losses += u32::from(lost);
-        if f64::from(self.round_outcomes) >= self.cwnd.max(MIN_WINDOW * 4.0) {
-            self.round_outcomes = 0;
-            self.round_losses = 0;
+    /// The loss share this path has whatever the load: the median of the
+    /// recent rounds (0 before any). A median, not a mean: the one round
+    /// that overflowed the resolver does not move it.
+    fn baseline(&self) -> f64 {
+        let mut recent = self.recent_shares;
+        let recent = &mut recent[..self.recent_len];
+        if recent.is_empty() {
+            return 0.0;
         }
+        recent.sort_by(f64::total_cmp);
+        recent[recent.len() / 2]
     }
 
     /// RFC 6298 §2.2 and §2.3 with α = 1/8, β = 1/4.
