@@ -526,7 +526,7 @@ fn mix_case(name: &str, key: u64) -> String {
         .collect()
 }
 
-fn rcode_name(code: u8) -> String {
+fn rcode_name(code: u16) -> String {
     match code {
         rcode::FORMERR => "FORMERR".into(),
         rcode::NOTIMP => "NOTIMP".into(),
