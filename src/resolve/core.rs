@@ -90,6 +90,10 @@ pub struct CoreStats {
     /// TCP connections opened for them (filled in by the I/O loop, which
     /// owns the connections; pooled, so usually far fewer than `tcp`).
     pub tcp_connections: u64,
+    /// Datagrams the kernel would not send, and ICMP errors (a closed port)
+    /// it reported on a send (filled in by the I/O loop, which owns the
+    /// sockets). Their attempts time out and are retried.
+    pub send_errors: u64,
 }
 
 #[derive(Debug)]
