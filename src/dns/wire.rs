@@ -252,12 +252,13 @@ pub fn parse_answer(msg: &[u8], qname: &str, qtype: u16, exact_case: bool) -> Re
     let answers_at = pos;
     let mut at = pos;
     let mut ns_records = 0u32;
+    let mut cnames = false;
     let mut opt_ttl: Option<u32> = None;
     for (section, n) in
         [(Section::Answer, ancount), (Section::Authority, nscount), (Section::Additional, arcount)]
     {
         for _ in 0..n {
-            let rec = record_at(msg, at, check_name)?;
+            let rec = record_at(msg, at, check_owner)?;
             check_rdata(msg, &rec)?;
             match rec.rtype {
                 // RFC 6891 §6.1.1: at most one OPT, in the additional section;
@@ -269,6 +270,7 @@ pub fn parse_answer(msg: &[u8], qname: &str, qtype: u16, exact_case: bool) -> Re
                     opt_ttl = Some(rec.ttl);
                 }
                 rtype::NS if section == Section::Authority && rec.class == class::IN => ns_records += 1,
+                rtype::CNAME if section == Section::Answer && rec.class == class::IN => cnames = true,
                 _ => {}
             }
             at = rec.end();
@@ -288,8 +290,10 @@ pub fn parse_answer(msg: &[u8], qname: &str, qtype: u16, exact_case: bool) -> Re
     // is bounded, so this ends.
     let mut chain: Vec<String> = Vec::new();
     let mut scratch = NameBuf::default();
-    loop {
-        let mut advanced = false;
+    // Without a CNAME (the usual answer) there is nothing to walk.
+    let mut advanced = cnames;
+    while advanced {
+        advanced = false;
         let mut at = answers_at;
         for _ in 0..ancount {
             let rec = record_at(msg, at, skip_name)?;
@@ -310,9 +314,6 @@ pub fn parse_answer(msg: &[u8], qname: &str, qtype: u16, exact_case: bool) -> Re
             }
             chain.push(scratch.to_lower_string());
             advanced = true;
-        }
-        if !advanced {
-            break;
         }
     }
     answer.canonical = chain.pop();
@@ -495,6 +496,16 @@ fn skip_name(msg: &[u8], mut pos: usize) -> Result<usize, WireError> {
             _ => return Err(WireError::BadLabel),
         }
     }
+}
+
+/// [`check_name`] for an owner name, with a shortcut for the usual one: a
+/// pointer to the question name, which is checked already and lies before
+/// any record.
+fn check_owner(msg: &[u8], pos: usize) -> Result<usize, WireError> {
+    if msg.get(pos..pos + 2) == Some(&[0xc0, 12]) {
+        return Ok(pos + 2);
+    }
+    check_name(msg, pos)
 }
 
 /// Validate the possibly compressed name at `start` without copying it,
