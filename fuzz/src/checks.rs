@@ -3,25 +3,43 @@
 //! test (`tests/fuzz_corpus.rs`) so CI runs the same checks on every
 //! corpus file.
 
-use hickory_proto::op::Message;
-use hickory_proto::rr::RData;
-use mxscan::dns::wire::{parse_answer, rtype};
+use hickory_proto::op::{Header, Message, Query, ResponseCode};
+use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
+use hickory_proto::serialize::binary::{BinDecodable, BinDecoder, DecodeError};
+use mxscan::dns::wire::{Answer, class, parse_answer, rtype};
 
-/// The walker on arbitrary bytes: never panics; whatever it accepts for
-/// `(qname, qtype)` without a CNAME chain, hickory-proto decodes to the same
-/// records.
+/// The walker on arbitrary bytes, differential against hickory-proto in
+/// both directions: it never panics; whatever it accepts for `(qname,
+/// qtype)` hickory-proto accepts too (up to the exceptions of
+/// [`hickory_accepts`]); and when both accept, they read the same RCODE,
+/// flags and (without a CNAME chain) the same records.
 pub(crate) fn wire(data: &[u8], qname: &str, qtype: u16) {
     let Ok(ours) = parse_answer(data, qname, qtype, false) else { return };
+    if let Err(e) = hickory_accepts(data, &ours) {
+        panic!("the walker accepts a message hickory-proto rejects ({e}): {ours:?}");
+    }
     let Ok(theirs) = Message::from_vec(data) else { return };
+    assert_eq!(ours.recursion_available, theirs.metadata.recursion_available);
+    if ours.truncated {
+        return; // nothing after the question was read
+    }
+    assert_eq!(ours.rcode, u16::from(theirs.metadata.response_code));
+    let referral = theirs.metadata.response_code == ResponseCode::NoError
+        && theirs.answers.is_empty()
+        && !theirs.metadata.authoritative
+        && theirs
+            .authorities
+            .iter()
+            .any(|r| r.record_type() == RecordType::NS && r.dns_class == DNSClass::IN);
+    assert_eq!(ours.referral, referral);
     if ours.canonical.is_some() {
         return; // hickory has no chain view to compare with
     }
     // Names compared by their raw labels: hickory's text form escapes some
     // bytes (`\-oel.com` for a leading hyphen) that the walker keeps.
-    let raw = |n: &hickory_proto::rr::Name| {
-        n.iter().map(|l| String::from_utf8_lossy(l).to_lowercase()).collect::<Vec<_>>().join(".")
-    };
-    let owner = |n: &hickory_proto::rr::Name| raw(n) == qname.to_lowercase();
+    let raw =
+        |n: &Name| n.iter().map(|l| String::from_utf8_lossy(l).to_lowercase()).collect::<Vec<_>>().join(".");
+    let owner = |n: &Name| raw(n) == qname.to_lowercase();
     match qtype {
         rtype::MX => {
             let theirs = answers_of(&theirs, owner, |d| match d {
@@ -50,6 +68,99 @@ pub(crate) fn wire(data: &[u8], qname: &str, qtype: u16) {
         }
         _ => {}
     }
+}
+
+/// Whether hickory-proto accepts a message the walker accepted as `ours`.
+///
+/// `Message::from_vec` accepting it settles it. Otherwise the message is
+/// read again the way `Message::read` reads it (header, questions, then
+/// `Record::read` for every record, and the section rules of
+/// `Message::read_records`) with these exceptions, each a place where the
+/// walker deliberately reads less than hickory and is right to:
+///
+/// 1. TC: only header and question are read. The rest of a truncated
+///    message may stop anywhere, even mid-record (RFC 2181 §9); the answer
+///    goes to TCP (RFC 7766 §5). Hickory must accept header and question.
+/// 2. Records the walker does not read are opaque (RFC 3597 §5): any TYPE
+///    but A, AAAA, CNAME, NS, MX, SOA and OPT, and any record of a class
+///    other than IN, whose RDATA formats are the class's own (RFC 1035
+///    §3.4.1). Their framing (owner name, fixed fields, RDLENGTH within the
+///    message) is still read by hickory here. This covers:
+///    - RDATA hickory decodes and may refuse (TXT, SVCB, CAA, ...);
+///    - RDLENGTH 0, which hickory reads as an RFC 2136 prerequisite and
+///      refuses outside UPDATE, while RFC 1035 §3.3.10 (NULL) and RFC 3597
+///      allow empty RDATA;
+///    - SIG and TSIG outside the additional section, which hickory refuses
+///      as message signatures; to the walker they are opaque records (a
+///      data SIG, RFC 2535 §4.1.8, travels with the answer).
+/// 3. EDNS option contents: the walker checks the option framing (RFC 6891
+///    §6.1.2) but reads no option; hickory decodes Client Subnet (RFC 7871)
+///    and may refuse its contents. It is given the option as an unknown one.
+///
+/// Everything else (names, pointers, lengths, the types the walker reads,
+/// OPT placement and uniqueness) must satisfy hickory as it is.
+pub(crate) fn hickory_accepts(data: &[u8], ours: &Answer) -> Result<(), DecodeError> {
+    let mut d = BinDecoder::new(data);
+    let Header { counts, .. } = Header::read(&mut d)?;
+    for _ in 0..counts.queries {
+        Query::read(&mut d)?;
+    }
+    if ours.truncated {
+        // Exception 1: the header and the question, as a message of their own.
+        let mut head = data[..d.index()].to_vec();
+        head[6..12].fill(0);
+        return Message::from_vec(&head).map(drop);
+    }
+    if Message::from_vec(data).is_ok() {
+        return Ok(());
+    }
+    let sections = [(counts.answers, false), (counts.authorities, false), (counts.additionals, true)];
+    let mut edns = false;
+    for (n, additional) in sections {
+        for _ in 0..n {
+            let start = d.index();
+            // Framing, which hickory must accept for every record.
+            Name::read(&mut d)?;
+            let record_type = d.read_u16()?.unverified();
+            let record_class = d.read_u16()?.unverified();
+            d.read_u32()?;
+            let rdlength = d.read_u16()?.unverified();
+            let rdata = d.read_slice(usize::from(rdlength))?.unverified();
+            match record_type {
+                rtype::OPT => {
+                    // The rules of `read_records` for OPT.
+                    if !additional {
+                        return Err(DecodeError::RecordNotInAdditionalSection(RecordType::OPT));
+                    }
+                    if std::mem::replace(&mut edns, true) {
+                        return Err(DecodeError::DuplicateEdns);
+                    }
+                    // Exception 3: the OPT record alone, Client Subnet options renamed.
+                    let mut alone = data[start..d.index()].to_vec();
+                    let options = alone.len() - rdata.len();
+                    let mut at = options;
+                    while at + 4 <= alone.len() {
+                        if alone[at..at + 2] == 8u16.to_be_bytes() {
+                            alone[at..at + 2].copy_from_slice(&65001u16.to_be_bytes());
+                        }
+                        at += 4 + usize::from(u16::from_be_bytes([alone[at + 2], alone[at + 3]]));
+                    }
+                    Record::read(&mut BinDecoder::new(&alone))?;
+                }
+                rtype::A | rtype::AAAA | rtype::CNAME | rtype::NS | rtype::MX | rtype::SOA
+                    if record_class == class::IN =>
+                {
+                    let at = u16::try_from(start).expect("a DNS message is < 64 KiB");
+                    let record = Record::read(&mut d.clone(at))?;
+                    if matches!(record.data, RData::Update0(_)) {
+                        return Err(DecodeError::InvalidEmptyRecord);
+                    }
+                }
+                _ => {} // Exception 2: opaque.
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The walker on arbitrary bytes, asked the packet's own question (and the
@@ -83,13 +194,13 @@ pub(crate) fn question_name(data: &[u8]) -> Option<String> {
     (!labels.is_empty()).then(|| labels.join("."))
 }
 
-/// The records of one kind at the question's owner, in answer order.
-fn answers_of<T>(
-    msg: &Message,
-    owner: impl Fn(&hickory_proto::rr::Name) -> bool,
-    pick: impl Fn(&RData) -> Option<T>,
-) -> Vec<T> {
-    msg.answers.iter().filter(|r| owner(&r.name)).filter_map(|r| pick(&r.data)).collect()
+/// The class IN records of one kind at the question's owner, in answer order.
+fn answers_of<T>(msg: &Message, owner: impl Fn(&Name) -> bool, pick: impl Fn(&RData) -> Option<T>) -> Vec<T> {
+    msg.answers
+        .iter()
+        .filter(|r| r.dns_class == DNSClass::IN && owner(&r.name))
+        .filter_map(|r| pick(&r.data))
+        .collect()
 }
 
 /// The input normaliser: never panics; what it accepts is ASCII, at most

@@ -21,6 +21,27 @@ const DATAGRAM: usize = 4096;
 const RECV_BUFFER: usize = 8 << 20;
 const SEND_BUFFER: usize = 4 << 20;
 
+/// Pending ICMP errors reported in a row before the datagram being sent is
+/// given up (see [`UdpPool::send_batch`]).
+const MAX_REFUSALS: usize = 4;
+
+/// What [`UdpPool::send_batch`] did with a batch.
+#[derive(Debug, Default)]
+pub struct SendReport {
+    /// Datagrams dealt with, from the front of the batch: sent, or failed
+    /// and skipped. Fewer than the batch only when the socket buffer is full.
+    pub done: usize,
+    /// Datagrams the kernel would not send (index into the batch, why):
+    /// lost, like a datagram dropped on the way.
+    pub failed: Vec<(usize, io::Error)>,
+    /// Datagrams whose send reported `ECONNREFUSED` (index into the batch;
+    /// a datagram may appear more than once): on a connected socket, an
+    /// earlier datagram to the same destination met a closed port. The
+    /// datagram itself was sent again (or, after repeated refusals, is in
+    /// `failed`).
+    pub refused: Vec<usize>,
+}
+
 /// The engine's sockets.
 #[derive(Debug)]
 pub struct UdpPool {
@@ -92,13 +113,27 @@ impl UdpPool {
     }
 
     /// Send `packets` from socket `index` with as few calls as possible.
-    /// Returns how many went out; fewer than asked means the socket buffer
-    /// is full (the rest should wait for writability or be retried).
-    pub fn send_batch(&self, index: usize, packets: &[(SocketAddr, &[u8])]) -> io::Result<usize> {
+    ///
+    /// A datagram the kernel refuses (no route, a bad address) is skipped
+    /// and listed in [`SendReport::failed`]; the rest of the batch still
+    /// goes out. `sendmmsg(2)` reports an error only when it sent nothing,
+    /// so the call after a partial send starts at the datagram that failed
+    /// and the error is its own.
+    ///
+    /// `ECONNREFUSED` on a connected socket is not about the datagram being
+    /// sent: it is the ICMP port unreachable an earlier datagram drew
+    /// (RFC 1122 §4.1.3.3: UDP passes ICMP errors up), pending on the socket
+    /// and cleared by reporting it. It is listed in
+    /// [`SendReport::refused`] and the datagram is sent again.
+    ///
+    /// Stops early, with [`SendReport::done`] short of the batch, only when
+    /// the socket buffer is full (the rest should wait for writability).
+    pub fn send_batch(&self, index: usize, packets: &[(SocketAddr, &[u8])]) -> SendReport {
         let socket = &self.sockets[index];
-        let mut sent = 0;
-        while sent < packets.len() {
-            let chunk = &packets[sent..packets.len().min(sent + BATCH)];
+        let mut report = SendReport::default();
+        let mut refusals = 0;
+        while report.done < packets.len() {
+            let chunk = &packets[report.done..packets.len().min(report.done + BATCH)];
             // Straight to the kernel first: tokio only knows a socket is
             // writable after its reactor has polled it once. On EAGAIN the
             // same call through `try_io` clears tokio's readiness, so that
@@ -111,13 +146,26 @@ impl UdpPool {
                 other => other,
             };
             match result {
-                Ok(n) => sent += n,
+                Ok(n) => {
+                    report.done += n;
+                    refusals = 0;
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
+                // Each refusal is an earlier datagram's ICMP error, so they
+                // run out; the bound only guarantees progress.
+                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused && refusals < MAX_REFUSALS => {
+                    report.refused.push(report.done);
+                    refusals += 1;
+                }
+                Err(e) => {
+                    report.failed.push((report.done, e));
+                    report.done += 1;
+                    refusals = 0;
+                }
             }
         }
-        Ok(sent)
+        report
     }
 
     /// Wait until socket `index` can take more datagrams.
@@ -133,12 +181,35 @@ impl UdpPool {
         match socket.try_io(Interest::READABLE, || recvmmsg(socket.as_raw_fd(), batch)) {
             Ok(n) => Ok(n),
             Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => Ok(0),
-            // An ICMP port-unreachable from an earlier send surfaces here as
-            // ECONNREFUSED on some kernels: not fatal, the query times out.
-            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => Ok(0),
+            // An ICMP error drawn by an earlier send (port or host
+            // unreachable...) surfaces here on a connected socket: the
+            // resolver's trouble, not the socket's; the query times out.
+            Err(e) if is_icmp_error(&e) => Ok(0),
             Err(e) => Err(e),
         }
     }
+}
+
+/// Whether `e` is an ICMP error about an earlier datagram, which Linux
+/// keeps pending on a connected UDP socket and reports on its next call
+/// (RFC 1122 §4.1.3.3; the errnos of `icmp_err_convert` and
+/// `icmpv6_err_convert`), rather than a fault of the socket itself.
+fn is_icmp_error(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(
+            libc::ECONNREFUSED
+                | libc::EHOSTUNREACH
+                | libc::ENETUNREACH
+                | libc::EHOSTDOWN
+                | libc::ENONET
+                | libc::ENOPROTOOPT
+                | libc::EPROTO
+                | libc::EACCES
+                | libc::EMSGSIZE
+                | libc::EOPNOTSUPP
+        )
+    )
 }
 
 /// Reusable buffers for one `recvmmsg` call.
@@ -319,7 +390,9 @@ mod tests {
         let pool = UdpPool::bind(1, &[dest]).unwrap();
         let payloads: Vec<Vec<u8>> = (0..100u8).map(|i| vec![i; 20 + i as usize]).collect();
         let packets: Vec<(SocketAddr, &[u8])> = payloads.iter().map(|p| (dest, p.as_slice())).collect();
-        assert_eq!(pool.send_batch(0, &packets).unwrap(), 100);
+        let report = pool.send_batch(0, &packets);
+        assert_eq!(report.done, 100);
+        assert!(report.failed.is_empty() && report.refused.is_empty(), "{report:?}");
         let mut buf = [0u8; 512];
         let mut from = None;
         for i in 0..100u8 {
@@ -341,5 +414,70 @@ mod tests {
             }
         }
         assert!(from.is_some());
+    }
+
+    /// A loopback socket to receive on, and its address.
+    fn listener() -> (std::net::UdpSocket, SocketAddr) {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+        let addr = socket.local_addr().unwrap();
+        (socket, addr)
+    }
+
+    #[tokio::test]
+    async fn a_failed_datagram_loses_only_itself() {
+        let (rx, dest) = listener();
+        // Two resolvers: the socket is not connected, so each datagram has its
+        // own destination. An IPv6 destination on an IPv4 socket, and port 0,
+        // are refused by the kernel (EAFNOSUPPORT, EINVAL) without leaving
+        // the host.
+        let (_other, other) = listener();
+        let pool = UdpPool::bind(1, &[dest, other]).unwrap();
+        let v6: SocketAddr = "[::1]:53".parse().unwrap();
+        let port0: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let payloads: Vec<Vec<u8>> = (0..8u8).map(|i| vec![i; 12]).collect();
+        let dests = [dest, dest, v6, dest, dest, port0, dest, dest];
+        let packets: Vec<(SocketAddr, &[u8])> =
+            dests.iter().zip(&payloads).map(|(d, p)| (*d, p.as_slice())).collect();
+        let report = pool.send_batch(0, &packets);
+        assert_eq!(report.done, 8, "{report:?}");
+        let failed: Vec<usize> = report.failed.iter().map(|(i, _)| *i).collect();
+        assert_eq!(failed, [2, 5], "{report:?}");
+        assert!(report.refused.is_empty());
+        let mut buf = [0u8; 64];
+        for i in [0u8, 1, 3, 4, 6, 7] {
+            let n = rx.recv(&mut buf).unwrap();
+            assert_eq!(&buf[..n], &[i; 12], "datagram {i} arrives, in order");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_pending_icmp_error_is_no_receive_error() {
+        let closed = listener().1;
+        let pool = UdpPool::bind(1, &[closed]).unwrap();
+        assert_eq!(pool.send_batch(0, &[(closed, b"x".as_slice())]).done, 1);
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let mut batch = RecvBatch::default();
+        assert_eq!(pool.recv_batch(0, &mut batch).unwrap(), 0);
+        assert!(is_icmp_error(&io::Error::from_raw_os_error(libc::EHOSTUNREACH)));
+        assert!(!is_icmp_error(&io::Error::from_raw_os_error(libc::EBADF)));
+    }
+
+    #[tokio::test]
+    async fn connection_refused_does_not_stop_the_batch() {
+        // A closed loopback port: bind, note the address, close.
+        let closed = listener().1;
+        let pool = UdpPool::bind(1, &[closed]).unwrap();
+        assert!(pool.connected);
+        let first = pool.send_batch(0, &[(closed, b"first".as_slice())]);
+        assert_eq!((first.done, first.failed.len()), (1, 0));
+        // Let the ICMP port unreachable come back and wait on the socket.
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let payloads: Vec<Vec<u8>> = (0..10u8).map(|i| vec![i; 12]).collect();
+        let packets: Vec<(SocketAddr, &[u8])> = payloads.iter().map(|p| (closed, p.as_slice())).collect();
+        let report = pool.send_batch(0, &packets);
+        assert_eq!(report.done, 10, "{report:?}");
+        assert!(!report.refused.is_empty(), "the pending error is reported: {report:?}");
+        assert!(report.failed.is_empty(), "and costs no datagram: {report:?}");
     }
 }

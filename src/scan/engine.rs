@@ -37,6 +37,9 @@ pub(crate) struct LoopConfig {
 pub(crate) enum Stop {
     /// The writer has gone away (it failed; its error is reported by the caller).
     OutputClosed,
+    /// A UDP socket failed while waiting or receiving (the error's text):
+    /// not one resolver's trouble but the scan's.
+    Socket(String),
     /// No usable resolver answers.
     ResolversDead(String),
     /// Ctrl-C: `finished` when the domains in flight were completed.
@@ -69,6 +72,9 @@ struct Engine {
     outbox: Vec<Vec<(SocketAddr, Vec<u8>)>>,
     spare: Vec<Vec<u8>>,
     blocked_socket: Option<usize>,
+    /// Datagrams the kernel would not send, and ICMP errors it reported on
+    /// a send (see [`UdpPool::send_batch`]).
+    send_errors: u64,
 }
 
 /// Run until the input is exhausted and every domain is finished.
@@ -102,6 +108,7 @@ pub(crate) async fn run(
         tcp_open: 0,
         spare: Vec::new(),
         blocked_socket: None,
+        send_errors: 0,
     };
     let mut recv = RecvBatch::default();
 
@@ -135,6 +142,7 @@ pub(crate) async fn run(
             }
             let mut stats = engine.core.stats();
             stats.tcp_connections = engine.tcp.counters.connections.load(Relaxed);
+            stats.send_errors = engine.send_errors;
             return Ok((stats, engine.core.sidelined()));
         }
 
@@ -153,28 +161,42 @@ pub(crate) async fn run(
             at(now + Duration::from_millis(5));
         }
         let blocked = engine.blocked_socket;
-        tokio::select! {
+        let step: Result<(), Stop> = tokio::select! {
             biased;
-            ready = engine.pool.readable() => {
-                let first = ready.map_err(|_| OutputClosed)?;
-                engine.receive(first, &mut recv);
-            }
+            ready = engine.pool.readable() => match ready {
+                Ok(first) => engine.receive(first, &mut recv),
+                Err(e) => Err(socket_stop(e)),
+            },
             Some((token, result)) = tcp_rx.recv() => {
                 engine.tcp_open -= 1;
                 engine.core.handle_tcp(token, result, Instant::now());
+                Ok(())
             }
-            _ = async { engine.pool.writable(blocked.unwrap_or(0)).await }, if blocked.is_some() => {
-                engine.blocked_socket = engine.flush_outbox();
+            ready = async { engine.pool.writable(blocked.unwrap_or(0)).await }, if blocked.is_some() => {
+                ready.map(|()| engine.blocked_socket = engine.flush_outbox()).map_err(socket_stop)
             }
-            chunk = engine.input.recv(), if want_input => match chunk {
-                Some(chunk) => engine.items = chunk.into_iter(),
-                None => engine.input_done = true,
-            },
-            _ = interrupts.changed() => {}
-            _ = sleep_until(wake), if wake.is_some() => {}
+            chunk = engine.input.recv(), if want_input => {
+                match chunk {
+                    Some(chunk) => engine.items = chunk.into_iter(),
+                    None => engine.input_done = true,
+                }
+                Ok(())
+            }
+            _ = interrupts.changed() => Ok(()),
+            _ = sleep_until(wake), if wake.is_some() => Ok(()),
+        };
+        if let Err(stop) = step {
+            // Keep every row finished so far.
+            engine.flush_rows()?;
+            return Err(stop);
         }
         engine.counters.timeouts.store(engine.core.stats().timeouts, Relaxed);
     }
+}
+
+/// A socket error stops the scan as what it is (never as "the writer stopped").
+fn socket_stop(e: std::io::Error) -> Stop {
+    Stop::Socket(e.to_string())
 }
 
 async fn sleep_until(at: Option<Instant>) {
@@ -292,11 +314,20 @@ impl Engine {
                 continue;
             }
             let packets: Vec<(SocketAddr, &[u8])> = queue.iter().map(|(a, b)| (*a, b.as_slice())).collect();
-            // A send error other than a full buffer (e.g. no route) loses
-            // these datagrams; their attempts time out and are retried.
-            let sent = self.pool.send_batch(i, &packets).unwrap_or(packets.len());
+            // A datagram the kernel would not send (e.g. no route) is lost
+            // alone, like one dropped on the way: its attempt times out and
+            // is retried. A refusal (a closed port reported by ICMP on a
+            // connected socket) is the resolver's trouble, which its
+            // timeouts tell the core; neither stops the scan.
+            let report = self.pool.send_batch(i, &packets);
             drop(packets);
-            self.spare.extend(queue.drain(..sent).map(|(_, b)| b));
+            if let Some((k, e)) = report.failed.first()
+                && self.send_errors == 0
+            {
+                eprintln!("mxscan: warning: cannot send to {}: {e} (counted, not repeated)", queue[*k].0);
+            }
+            self.send_errors += (report.failed.len() + report.refused.len()) as u64;
+            self.spare.extend(queue.drain(..report.done).map(|(_, b)| b));
             if !queue.is_empty() && blocked.is_none() {
                 blocked = Some(i);
             }
@@ -305,14 +336,14 @@ impl Engine {
     }
 
     /// Drain the sockets, starting with the one that woke us.
-    fn receive(&mut self, first: usize, recv: &mut RecvBatch) {
+    fn receive(&mut self, first: usize, recv: &mut RecvBatch) -> Result<(), Stop> {
         let now = Instant::now();
         let sockets = self.pool.len();
         for k in 0..sockets {
             let i = (first + k) % sockets;
             // Bounded per wake-up so timers and sends keep their turn.
             for _ in 0..16 {
-                let n = self.pool.recv_batch(i, recv).unwrap_or(0);
+                let n = self.pool.recv_batch(i, recv).map_err(socket_stop)?;
                 for j in 0..n {
                     if let Some((src, data)) = recv.get(j) {
                         self.core.handle_datagram(i as u16, src, data, now);
@@ -324,6 +355,7 @@ impl Engine {
             }
         }
         self.counters.answers.store(self.core.stats().answers, Relaxed);
+        Ok(())
     }
 
     fn collect_rows(&mut self, now: Instant) -> Result<(), Stop> {
@@ -354,5 +386,20 @@ impl Engine {
         }
         let chunk = std::mem::replace(&mut self.rows, Vec::with_capacity(ROW_CHUNK));
         self.output.send(chunk).map_err(|_| OutputClosed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn socket_errors_stop_as_socket_errors() {
+        let stop = socket_stop(std::io::Error::from_raw_os_error(libc::EBADF));
+        let Stop::Socket(text) = stop else { panic!("{stop:?}") };
+        assert!(text.contains("Bad file descriptor"), "{text}");
+        let err = crate::scan::ScanError::SocketFailed { reason: text, rows: 3 };
+        let shown = err.to_string();
+        assert!(shown.contains("UDP socket error") && !shown.contains("writer"), "{shown}");
     }
 }

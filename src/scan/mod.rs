@@ -229,6 +229,14 @@ pub enum ScanError {
     /// Sockets could not be set up.
     #[error("cannot open UDP sockets")]
     Socket(#[source] std::io::Error),
+    /// A UDP socket failed during the scan. Rows written so far are kept.
+    #[error("scan stopped after {rows} row(s): UDP socket error: {reason}")]
+    SocketFailed {
+        /// The socket error.
+        reason: String,
+        /// Rows written before stopping.
+        rows: u64,
+    },
     /// No resolver to ask.
     #[error("no resolver given")]
     NoResolver,
@@ -369,6 +377,7 @@ pub async fn run(
         engine::Stop::ResolversDead(reason) => {
             ScanError::ResolversDead { reason, rows: by_status.iter().sum() }
         }
+        engine::Stop::Socket(reason) => ScanError::SocketFailed { reason, rows: by_status.iter().sum() },
         engine::Stop::Interrupted { finished } => {
             ScanError::Interrupted { rows: by_status.iter().sum(), finished }
         }

@@ -108,6 +108,9 @@ pub struct CoreStats {
     /// TCP connections opened for them (filled in by the I/O loop, which
     /// owns the connections; pooled, so usually far fewer than `tcp`).
     pub tcp_connections: u64,
+    /// Datagrams the kernel refused to send (filled in by the I/O loop);
+    /// their attempts time out and are retried.
+    pub send_errors: u64,
 }
 
 #[derive(Debug)]
@@ -408,6 +411,10 @@ impl ScanCore {
                 .map_err(|e| unusable(format!("answer unusable: {e}")))?;
             if answer.id != id {
                 return Err(unusable("answer with the wrong id".into()));
+            }
+            if answer.truncated {
+                // Over TCP there is nowhere bigger to ask (RFC 7766 §8).
+                return Err(unusable("truncated answer over TCP".into()));
             }
             Ok(answer)
         });
