@@ -6,6 +6,7 @@ mod lookup;
 mod progress;
 
 use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -78,7 +79,7 @@ fn scan_command(args: ScanArgs) -> Result<ExitCode> {
             if args.resume {
                 bail!("--resume needs a dataset directory as output (-o DIR/), not a single file");
             }
-            output::open(&args.output, format)?
+            output::open(&args.output, format, &[])?
         }
         None => {
             let manifest = Manifest::for_input(&args.input, args.mx_only);
@@ -93,7 +94,7 @@ fn scan_command(args: ScanArgs) -> Result<ExitCode> {
             }
             total = total.map(|t| t.saturating_sub(dataset.done().len()));
             list.skip_lines(dataset.done().clone());
-            Box::new(dataset.into_sink(args.part_rows)?)
+            Box::new(dataset.into_sink(args.part_rows, Vec::new())?)
         }
     };
     let counters = Arc::new(Counters::default());
@@ -112,6 +113,23 @@ fn scan_command(args: ScanArgs) -> Result<ExitCode> {
         Err(err @ scan::ScanError::Interrupted { .. }) => {
             eprintln!("mxscan: {err}");
             return Ok(ExitCode::from(130));
+        }
+        // EPIPE on stdout (`-o - | head`): the reader has what it wanted;
+        // stop without a word, like any Unix filter.
+        Err(scan::ScanError::Output(output::OutputError::ReaderGone)) => return Ok(ExitCode::SUCCESS),
+        Err(err @ (scan::ScanError::Input(_) | scan::ScanError::ResolversDead { .. })) => {
+            // The output was left under its partial name: say where.
+            let left = match format {
+                Some(_) if args.output != "-" => {
+                    format!(
+                        "; the incomplete output is {}",
+                        output::partial_path(Path::new(&args.output)).display()
+                    )
+                }
+                Some(_) => String::new(),
+                None => format!("; {} is incomplete (--resume continues it)", args.output),
+            };
+            bail!("{:#}{left}", anyhow::Error::new(err));
         }
         other => other?,
     };

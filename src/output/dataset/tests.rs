@@ -21,7 +21,7 @@ fn row(line: u64) -> DomainRecord {
 }
 
 fn write(dir: &Path, lines: impl IntoIterator<Item = u64>, part_rows: usize, finish: bool) {
-    let mut sink = Dataset::open(dir, manifest(), true).unwrap().into_sink(part_rows).unwrap();
+    let mut sink = Dataset::open(dir, manifest(), true).unwrap().into_sink(part_rows, Vec::new()).unwrap();
     for line in lines {
         sink.write(row(line)).unwrap();
     }
@@ -122,7 +122,7 @@ fn damage_before_the_last_journal_line_is_an_error() {
 #[test]
 fn one_scan_at_a_time() {
     let dir = temp_dir("lock");
-    let first = Dataset::open(&dir, manifest(), false).unwrap().into_sink(10).unwrap();
+    let first = Dataset::open(&dir, manifest(), false).unwrap().into_sink(10, Vec::new()).unwrap();
     let err = Dataset::open(&dir, manifest(), true).unwrap_err().to_string();
     assert!(err.contains("another mxscan"), "{err}");
     drop(first);
