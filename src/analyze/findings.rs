@@ -28,6 +28,18 @@ impl Severity {
     }
 }
 
+/// What the catalogue is: a hash of every entry's code, severity, rule
+/// and summary, so that it changes whenever the catalogue does (nobody has
+/// to remember a bump). Output files carry it: their `findings` columns
+/// mean what this catalogue said.
+pub fn catalogue_version() -> String {
+    let mut text = String::new();
+    for f in CATALOGUE {
+        text.push_str(&format!("{}\t{}\t{}\t{}\n", f.code, f.severity.as_str(), f.reference, f.summary));
+    }
+    format!("{} codes fnv1a64:{:016x}", CATALOGUE.len(), crate::fnv1a64(text.as_bytes()))
+}
+
 /// One catalogue entry.
 #[derive(Debug)]
 pub struct Finding {
@@ -50,7 +62,7 @@ pub const CATALOGUE: &[Finding] = &[
         severity: Severity::Error,
         summary: "a null MX (`.`) alongside other MX records",
         reference: "RFC 7505 §3",
-        detect: |r| r.null_mx && r.mx.iter().any(|m| !is_null(m)),
+        detect: |r| r.null_mx == Some(true) && r.mx.iter().any(|m| !is_null(m)),
     },
     Finding {
         code: "null_mx_nonzero_preference",
@@ -64,7 +76,7 @@ pub const CATALOGUE: &[Finding] = &[
         severity: Severity::Warning,
         summary: "no MX, but the domain has A/AAAA: senders deliver to that host",
         reference: "RFC 5321 §5.1; RFC 7505",
-        detect: |r| r.implicit_mx,
+        detect: |r| r.implicit_mx == Some(true),
     },
     Finding {
         code: "no_mx",
@@ -276,7 +288,7 @@ mod tests {
         r.domain = Some("example.com".into());
         r.status = Status::Ok;
         r.error = None;
-        r.null_mx = mx.iter().any(is_null);
+        r.null_mx = Some(mx.iter().any(is_null));
         r.mx = mx;
         r.addresses_checked = true;
         r
@@ -393,9 +405,9 @@ mod tests {
     fn implicit_and_no_mx() {
         let mut r = record(Vec::new());
         r.implicit_status = Some(AddressStatus::Ok);
-        r.implicit_mx = true;
+        r.implicit_mx = Some(true);
         assert_eq!(detect(&r), vec!["implicit_mx"]);
-        r.implicit_mx = false;
+        r.implicit_mx = Some(false);
         r.implicit_status = Some(AddressStatus::NoData);
         assert_eq!(detect(&r), vec!["no_mx"]);
         r.implicit_status = Some(AddressStatus::Timeout);

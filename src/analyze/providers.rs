@@ -69,6 +69,9 @@ pub enum ProvidersError {
 
 #[derive(Deserialize)]
 struct File {
+    /// The table's release (`data/providers.toml` has one; an extra file
+    /// given with `--providers` need not).
+    version: Option<String>,
     provider: Vec<Provider>,
 }
 
@@ -84,6 +87,8 @@ struct Node {
 pub struct ProviderTable {
     providers: Vec<Provider>,
     nodes: Vec<Node>,
+    /// The `version` of the base table ("unversioned" if it has none).
+    release: String,
 }
 
 impl ProviderTable {
@@ -95,9 +100,28 @@ impl ProviderTable {
     /// Parse a table.
     pub fn from_toml(text: &str) -> Result<Self, ProvidersError> {
         let file: File = toml::from_str(text)?;
-        let mut table = Self { providers: Vec::new(), nodes: Vec::new() };
+        let release = file.version.unwrap_or_else(|| "unversioned".into());
+        let mut table = Self { providers: Vec::new(), nodes: Vec::new(), release };
         table.extend(file.provider)?;
         Ok(table)
+    }
+
+    /// What the table is: the base table's `version`, and a hash of every
+    /// entry in use (so `--providers` extras, which have no release of their
+    /// own, still show). Output files carry it: the `provider` columns mean
+    /// what this table said.
+    pub fn version(&self) -> String {
+        let mut text = String::new();
+        for p in &self.providers {
+            text.push_str(&format!(
+                "{}\t{}\t{}\t{}\n",
+                p.id,
+                p.name,
+                p.category.as_str(),
+                p.suffixes.join(" ")
+            ));
+        }
+        format!("{} fnv1a64:{:016x}", self.release, crate::fnv1a64(text.as_bytes()))
     }
 
     /// Add providers; one with an id already present replaces it.
@@ -324,6 +348,7 @@ mod embedded_tests {
             checked += 1;
         }
         assert!(checked >= 50, "parsed only {checked} ids from the spec");
+        assert!(!table.version().starts_with("unversioned"), "data/providers.toml needs a version");
         for (host, want) in [
             ("alt1.aspmx.l.google.com", Some("google")),
             ("contoso-com.mail.protection.outlook.com", Some("microsoft")),

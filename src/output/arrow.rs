@@ -42,8 +42,8 @@ pub static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         Field::new("error", DataType::Utf8, true),
         Field::new("domain_cname", DataType::Utf8, true),
         Field::new("mx_ttl", DataType::UInt32, true),
-        Field::new("null_mx", DataType::Boolean, false),
-        Field::new("implicit_mx", DataType::Boolean, false),
+        Field::new("null_mx", DataType::Boolean, true),
+        Field::new("implicit_mx", DataType::Boolean, true),
         Field::new(
             "mx",
             DataType::List(Arc::new(Field::new("item", DataType::Struct(mx_fields()), true))),
@@ -57,7 +57,7 @@ pub static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         Field::new("provider", DataType::Utf8, true),
         Field::new("provider_category", DataType::Utf8, true),
         Field::new("providers", string_list(), false),
-        Field::new("self_hosted", DataType::Boolean, false),
+        Field::new("self_hosted", DataType::Boolean, true),
     ]))
 });
 
@@ -105,8 +105,8 @@ pub fn to_batch(rows: &[DomainRecord]) -> Result<RecordBatch, ArrowError> {
         error.append_option(r.error.as_deref());
         domain_cname.append_option(r.domain_cname.as_deref());
         mx_ttl.append_option(r.mx_ttl);
-        null_mx.append_value(r.null_mx);
-        implicit_mx.append_value(r.implicit_mx);
+        null_mx.append_option(r.null_mx);
+        implicit_mx.append_option(r.implicit_mx);
         for f in &r.findings {
             findings.values().append_value(f);
         }
@@ -121,7 +121,7 @@ pub fn to_batch(rows: &[DomainRecord]) -> Result<RecordBatch, ArrowError> {
             providers.values().append_value(p);
         }
         providers.append(true);
-        self_hosted.append_value(r.self_hosted);
+        self_hosted.append_option(r.self_hosted);
 
         for m in &r.mx {
             preference.append_value(m.preference);

@@ -29,6 +29,9 @@ use crate::record::DomainRecord;
 
 /// The journal's file name.
 pub const JOURNAL: &str = "journal.jsonl";
+/// The end-of-scan counters, written only when a scan is complete: the
+/// dataset's mark of completeness (a single file's is its final name).
+pub const STATS: &str = "stats.json";
 /// Rows per part file by default: one Parquet row group.
 pub const DEFAULT_PART_ROWS: usize = super::ROW_GROUP;
 /// A part is sealed after this long even if not full, so a slow scan that
@@ -152,6 +155,11 @@ impl Dataset {
             }
             // Keep the original identity: a resumed resume compares with the first run.
             dataset.manifest = old;
+            // A run is starting: until it completes, the dataset is not complete.
+            match fs::remove_file(dir.join(STATS)) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(io_fail("remove stats.json", e)),
+                _ => {}
+            }
             dataset.take_up(entries).map_err(|e| fail(e.to_string()))?;
         } else if let Some(name) = parquet_files(dir).map_err(|e| io_fail("list the directory", e))?.first() {
             return Err(fail(format!(

@@ -71,6 +71,29 @@ pub enum OutputError {
     },
 }
 
+/// The key-value metadata of every Parquet file's footer: what produced
+/// it, so that a file found months later says which program, tables and
+/// flags its rows came from (and how to run the scan again).
+///
+/// Keys: `mxscan.version`, `mxscan.providers_version`,
+/// `mxscan.findings_version`, `mxscan.args` (JSON array of the command-line
+/// arguments after the program name), `mxscan.resolvers` (JSON array of
+/// `ip:port`).
+pub fn provenance(
+    args: &[String],
+    resolvers: &[std::net::SocketAddr],
+    providers: &crate::analyze::providers::ProviderTable,
+) -> Vec<(String, String)> {
+    let resolvers: Vec<String> = resolvers.iter().map(ToString::to_string).collect();
+    vec![
+        ("mxscan.version".into(), env!("CARGO_PKG_VERSION").into()),
+        ("mxscan.providers_version".into(), providers.version()),
+        ("mxscan.findings_version".into(), crate::analyze::findings::catalogue_version()),
+        ("mxscan.args".into(), serde_json::Value::from(args.to_vec()).to_string()),
+        ("mxscan.resolvers".into(), serde_json::Value::from(resolvers).to_string()),
+    ]
+}
+
 /// Where rows go.
 pub trait RowSink: Send {
     /// Add one row.

@@ -98,12 +98,45 @@ pub struct ScanSummary {
     pub wall: Duration,
     /// Resolvers that stopped getting queries.
     pub sidelined: Vec<SocketAddr>,
+    /// Every resolver the scan was given.
+    pub resolvers: Vec<SocketAddr>,
 }
 
 impl ScanSummary {
     /// Rows written.
     pub fn rows(&self) -> u64 {
         self.by_status.iter().sum()
+    }
+
+    /// The summary's counters as one JSON object (`--stats FILE`, and a
+    /// dataset's `stats.json`): the same numbers as [`Self::line`], for
+    /// programs.
+    pub fn to_json(&self) -> serde_json::Value {
+        let secs = self.wall.as_secs_f64();
+        let per_second = |n: u64| if secs > 0.0 { n as f64 / secs } else { 0.0 };
+        let by_status: serde_json::Map<String, serde_json::Value> =
+            Status::ALL.iter().zip(self.by_status).map(|(s, n)| (s.as_str().to_string(), n.into())).collect();
+        let addrs = |list: &[SocketAddr]| list.iter().map(ToString::to_string).collect::<Vec<_>>();
+        serde_json::json!({
+            "rows": self.rows(),
+            "rows_by_status": by_status,
+            "queries_sent": self.core.sent,
+            "answers": self.core.answers,
+            "timeouts": self.core.timeouts,
+            "retries": self.core.retries,
+            "tcp_fallbacks": self.core.tcp,
+            "tcp_connections": self.core.tcp_connections,
+            "unmatched": self.core.unmatched,
+            "malformed": self.core.malformed,
+            "input_lines": self.input.lines,
+            "duplicate_lines": self.input.duplicates,
+            "resumed_lines": self.input.resumed,
+            "elapsed_seconds": secs,
+            "domains_per_second": per_second(self.rows()),
+            "queries_per_second": per_second(self.core.sent),
+            "resolvers": addrs(&self.resolvers),
+            "sidelined_resolvers": addrs(&self.sidelined),
+        })
     }
 
     /// The one-line summary printed at the end.
@@ -303,7 +336,8 @@ pub async fn run(
     match engine_result {
         Ok((core, sidelined)) => {
             sink.finish()?;
-            Ok(ScanSummary { by_status, core, input, wall: started.elapsed(), sidelined })
+            let resolvers = cfg.resolvers.clone();
+            Ok(ScanSummary { by_status, core, input, wall: started.elapsed(), sidelined, resolvers })
         }
         Err(engine::Stop::OutputClosed) => {
             Err(ScanError::Output(OutputError::Write(std::io::Error::other("the writer stopped early"))))

@@ -77,8 +77,13 @@ def test_analysis_truth_follows_the_rules(testbed):
     for r in testbed.truth:
         d, mx = r["domain"], r["mx"]
         if r["status"] != "ok":
-            if (r["provider"], r["provider_category"], r["providers"], r["self_hosted"]) != (None, None, [], False):
+            # unknown is null: a failed (or unmade) MX lookup leaves self_hosted null; NXDOMAIN is an answer
+            known = False if r["status"] == "nxdomain" else None
+            if (r["provider"], r["provider_category"], r["providers"], r["self_hosted"]) != (None, None, [], known):
                 bad.append(f"{d or r['input']}: status {r['status']} with analysis values")
+            if (r["null_mx"], r["implicit_mx"]) != (known, known):
+                bad.append(f"{d or r['input']}: status {r['status']} with null_mx/implicit_mx "
+                           f"{r['null_mx']}/{r['implicit_mx']}, want {known}")
             continue
         for m in mx:
             ex = m["exchange"]

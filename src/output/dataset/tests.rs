@@ -129,3 +129,16 @@ fn one_scan_at_a_time() {
     assert!(Dataset::open(&dir, manifest(), true).is_ok(), "the lock goes with the sink");
     fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_resumed_scan_is_not_complete_until_it_ends() {
+    // stats.json marks a complete scan: a run that takes the dataset up
+    // removes the previous run's, so a failed resume cannot look complete.
+    let dir = temp_dir("stats");
+    write(&dir, 1..=5, 100, true);
+    fs::write(dir.join(STATS), "{}").unwrap();
+    let resumed = Dataset::open(&dir, manifest(), true).unwrap();
+    assert!(!dir.join(STATS).exists());
+    drop(resumed);
+    fs::remove_dir_all(&dir).unwrap();
+}
