@@ -272,6 +272,38 @@ pub fn detect(record: &DomainRecord) -> Vec<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The codes and severities documented in README.md's findings table
+    /// and in docs/findings.md (up to "Planned") are the catalogue's.
+    #[test]
+    fn documented_codes_match_the_catalogue() {
+        let read = |path: &str| {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        };
+        let table = |text: &str| -> Vec<(String, String)> {
+            text.lines()
+                .filter(|l| l.starts_with("| `"))
+                .map(|l| {
+                    let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+                    (cells[1].trim_matches('`').to_string(), cells[2].to_string())
+                })
+                .collect()
+        };
+        let mut want: Vec<(String, String)> =
+            CATALOGUE.iter().map(|f| (f.code.to_string(), f.severity.as_str().to_string())).collect();
+        want.sort();
+        let readme = read("README.md");
+        let start = readme.find("### Findings").expect("README has a Findings section");
+        let end = readme[start + 4..].find("\n## ").map_or(readme.len(), |i| start + 4 + i);
+        let docs = read("docs/findings.md");
+        let planned = docs.find("## Planned").unwrap_or(docs.len());
+        for (doc, text) in [("README.md", &readme[start..end]), ("docs/findings.md", &docs[..planned])] {
+            let mut got = table(text);
+            got.sort();
+            assert_eq!(got, want, "{doc} and the catalogue differ");
+        }
+    }
     use crate::record::MxEntry;
 
     fn mx(preference: u16, exchange: &str, status: AddressStatus, ipv4: &[&str]) -> MxEntry {

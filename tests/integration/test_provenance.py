@@ -9,7 +9,7 @@ import duckdb
 import pytest
 
 from conftest import REPO, unavailable
-from test_scan import COMMON, ok, run
+from test_scan import COMMON, check_output, ok, run
 
 KEYS = ("mxscan.version", "mxscan.providers_version", "mxscan.findings_version", "mxscan.args", "mxscan.resolvers")
 STATUSES = ("ok", "nxdomain", "servfail", "refused", "timeout", "invalid", "error")
@@ -75,7 +75,7 @@ def test_single_file_stats_and_footer(mxscan_bin, testbed, tmp_path, pq):
     check_stats(json.loads(stats_path.read_text()), rows, [testbed.resolver])
 
 
-def test_dataset_parts_carry_the_footer_and_stats_json(mxscan_bin, testbed, tmp_path, pq):
+def test_dataset_parts_carry_the_footer_and_stats_json(mxscan_bin, testbed, tmp_path, pq, check_output_tool):
     out = tmp_path / "scan.d"
     argv = ["scan", str(testbed.input_csv), "-o", f"{out}/", "--part-rows", "4000", "--resolver",
             testbed.resolver] + COMMON
@@ -85,6 +85,7 @@ def test_dataset_parts_carry_the_footer_and_stats_json(mxscan_bin, testbed, tmp_
     for part in parts:
         check_footer(pq, part, argv, [testbed.resolver])
     check_stats(json.loads((out / "stats.json").read_text()), rows_of(out), [testbed.resolver])
+    check_output(check_output_tool, out, testbed, "analysis")
 
 
 def test_unknown_is_null(mxscan_bin, testbed, tmp_path, pq):
