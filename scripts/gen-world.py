@@ -16,7 +16,7 @@ Writes into DIR:
 
 The expected rows follow the semantics agreed with the scanner (see tests/integration): the
 truth is computed from the records written here by a small model of what Unbound answers, and
-the findings by the rules of ../shared/spec/findings.md, not labelled by hand. The analysis
+the findings by the rules of docs/findings.md, not labelled by hand. The analysis
 columns (providers, org domains, self_hosted) use PROVIDERS below, a subset of the project's
 data/providers.toml, and a Public Suffix List reduced to the suffixes this world uses.
 Deterministic for a given seed and N. Standard library only.
@@ -328,6 +328,10 @@ def expected_row(world, domain, case):
            "domain_cname": dcname, "null_mx": False, "implicit_mx": False, "mx": [], **NO_ANALYSIS}
     base = {"domain_is_cname"} if dcname else set()
     if status != "ok":
+        if status != "nxdomain":
+            # unknown is null: after a failed MX lookup nothing is known of the MX set (NXDOMAIN is an
+            # answer: no MX of any kind, no address, no exchange)
+            row.update(null_mx=None, implicit_mx=None, self_hosted=None)
         row["findings"] = row["findings_mx_only"] = sorted(base)
         return row
     records = sorted((pref, ex.lower().rstrip(".") or ".") for pref, ex in records)
@@ -341,7 +345,14 @@ def expected_row(world, domain, case):
     if not records:
         sa, v4, _ = world.lookup(domain, "A")
         s6, v6, _ = world.lookup(domain, "AAAA")
-        row["implicit_mx"] = bool(v4 or v6)
+        # the scanner's combination of the two answers: an address, else NXDOMAIN, else a failure
+        # (unknown: null), else NODATA
+        if v4 or v6:
+            row["implicit_mx"] = True
+        elif "nxdomain" in (sa, s6) or (sa not in FAILURES and s6 not in FAILURES):
+            row["implicit_mx"] = False
+        else:
+            row["implicit_mx"] = None
         if row["implicit_mx"]:
             findings.add("implicit_mx")
         elif sa not in FAILURES and s6 not in FAILURES:
@@ -1001,8 +1012,9 @@ def write_inputs(out, rng, rows_by_domain, listed):
             tok = spelled(rng, tok)
         else:
             truth.append({"domain": None, "case": "invalid_" + d, "input": tok, "rank": rank,
-                          "status": "invalid", "status_alt": [], "domain_cname": None, "null_mx": False,
-                          "implicit_mx": False, "mx": [], "findings": [], "findings_mx_only": [], **NO_ANALYSIS})
+                          "status": "invalid", "status_alt": [], "domain_cname": None, "null_mx": None,
+                          "implicit_mx": None, "mx": [], "findings": [], "findings_mx_only": [],
+                          **NO_ANALYSIS, "self_hosted": None})
         lines.append(f"{rank},{tok}")
     with open(os.path.join(out, "input.csv"), "wb") as fh:
         for i, line in enumerate(lines):
@@ -1100,7 +1112,7 @@ def main():
                "findings": dict(sorted(findings.items())), "findings_mx_only": dict(sorted(findings_mx_only.items())),
                "provider": dict(sorted(provider.items())), "provider_category": dict(sorted(category.items())),
                "providers_any_tier": dict(sorted(mx_provider.items())),
-               "self_hosted": sum(row["self_hosted"] for row in truth), "timeout_zones": TIMEOUT_ZONES}
+               "self_hosted": sum(bool(row["self_hosted"]) for row in truth), "timeout_zones": TIMEOUT_ZONES}
     with open(os.path.join(a.out, "world.json"), "w") as fh:
         json.dump(summary, fh, indent=1)
         fh.write("\n")

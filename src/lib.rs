@@ -23,3 +23,21 @@ pub mod record;
 pub mod report;
 pub mod resolve;
 pub mod scan;
+
+/// FNV-1a, 64 bits: a stable content hash for the version strings of the
+/// embedded tables (not for security; the same bytes give the same hash on
+/// every build and platform, which `std`'s hashers do not promise).
+pub fn fnv1a64(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn fnv1a64_reference_values() {
+        // From the FNV reference test vectors.
+        assert_eq!(super::fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(super::fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(super::fnv1a64(b"foobar"), 0x8594_4171_f739_67e8);
+    }
+}

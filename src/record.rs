@@ -157,10 +157,14 @@ pub struct DomainRecord {
     pub domain_cname: Option<String>,
     /// TTL of the MX RRset.
     pub mx_ttl: Option<u32>,
-    /// A `.` exchange is present.
-    pub null_mx: bool,
-    /// No MX, but the domain has addresses (RFC 5321 §5.1).
-    pub implicit_mx: bool,
+    /// A `.` exchange is present (RFC 7505). `None` when the MX lookup
+    /// failed or was not made: unknown is not "no" ([`DomainRecord::knows_mx`]).
+    pub null_mx: Option<bool>,
+    /// No MX, but the domain has addresses (RFC 5321 §5.1). `None` when
+    /// that is unknown: the MX lookup failed or was not made, or there is no
+    /// MX and the domain's own A/AAAA lookups failed or were not made
+    /// (`--mx-only`).
+    pub implicit_mx: Option<bool>,
     /// Ordered by preference, then exchange.
     pub mx: Vec<MxEntry>,
     /// Finding codes, sorted and unique.
@@ -179,8 +183,9 @@ pub struct DomainRecord {
     pub provider_category: Option<Category>,
     /// Distinct providers over all exchanges, in tier order.
     pub providers: Vec<Arc<str>>,
-    /// Every exchange is under the domain's own registrable domain.
-    pub self_hosted: bool,
+    /// Every exchange is under the domain's own registrable domain. `None`
+    /// when the MX lookup failed or was not made (the exchanges are unknown).
+    pub self_hosted: Option<bool>,
     /// Combined status of the domain's own A/AAAA lookups when it has no MX
     /// (the implicit MX check); `None` when they were not made. Not an output
     /// column: the findings need it to tell "no address" from "lookup failed".
@@ -202,8 +207,8 @@ impl DomainRecord {
             error: Some(reason),
             domain_cname: None,
             mx_ttl: None,
-            null_mx: false,
-            implicit_mx: false,
+            null_mx: None,
+            implicit_mx: None,
             mx: Vec::new(),
             findings: Vec::new(),
             queries: 0,
@@ -213,10 +218,22 @@ impl DomainRecord {
             provider: None,
             provider_category: None,
             providers: Vec::new(),
-            self_hosted: false,
+            self_hosted: None,
             implicit_status: None,
             addresses_checked: false,
         }
+    }
+}
+
+impl DomainRecord {
+    /// Whether the MX lookup gave an answer that decides the MX set: NOERROR
+    /// (with or without MX) or NXDOMAIN (the name does not exist, so it has
+    /// no MX at all, RFC 8020). After SERVFAIL, REFUSED, a timeout or another
+    /// error, or for an invalid line, the MX set is unknown, and so is every
+    /// column derived from it (`null_mx`, `implicit_mx`, `self_hosted` are
+    /// null, not false).
+    pub fn knows_mx(&self) -> bool {
+        matches!(self.status, Status::Ok | Status::NxDomain)
     }
 }
 

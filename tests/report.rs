@@ -41,7 +41,7 @@ fn row(table: &ProviderTable, domain: &str, rank: Option<u32>, mx: &[Mx<'_>]) ->
             ..MxEntry::new(preference, exchange.into())
         })
         .collect();
-    r.null_mx = r.mx.iter().any(MxEntry::is_null);
+    r.null_mx = Some(r.mx.iter().any(MxEntry::is_null));
     if mx.is_empty() {
         r.implicit_status = Some(AddressStatus::NoData);
     }
@@ -120,7 +120,7 @@ fn fixture() -> Vec<DomainRecord> {
     rows[8].provider_category = Some(Category::Mailbox);
     // The implicit MX: the domain has an address.
     let implicit = &mut rows[10];
-    implicit.implicit_mx = true;
+    implicit.implicit_mx = Some(true);
     implicit.implicit_status = Some(AddressStatus::Ok);
     implicit.findings = mxscan::analyze::findings::detect(implicit);
     rows
@@ -134,7 +134,7 @@ fn scratch(name: &str) -> PathBuf {
 }
 
 fn write_parquet(path: &Path, rows: Vec<DomainRecord>) {
-    let mut sink = output::open(path.to_str().unwrap(), Format::Parquet).unwrap();
+    let mut sink = output::open(path.to_str().unwrap(), Format::Parquet, &[]).unwrap();
     for r in rows {
         sink.write(r).unwrap();
     }

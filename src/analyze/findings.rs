@@ -28,6 +28,18 @@ impl Severity {
     }
 }
 
+/// What the catalogue is: a hash of every entry's code, severity, rule
+/// and summary, so that it changes whenever the catalogue does (nobody has
+/// to remember a bump). Output files carry it: their `findings` columns
+/// mean what this catalogue said.
+pub fn catalogue_version() -> String {
+    let mut text = String::new();
+    for f in CATALOGUE {
+        text.push_str(&format!("{}\t{}\t{}\t{}\n", f.code, f.severity.as_str(), f.reference, f.summary));
+    }
+    format!("{} codes fnv1a64:{:016x}", CATALOGUE.len(), crate::fnv1a64(text.as_bytes()))
+}
+
 /// One catalogue entry.
 #[derive(Debug)]
 pub struct Finding {
@@ -50,7 +62,7 @@ pub const CATALOGUE: &[Finding] = &[
         severity: Severity::Error,
         summary: "a null MX (`.`) alongside other MX records",
         reference: "RFC 7505 §3",
-        detect: |r| r.null_mx && r.mx.iter().any(|m| !is_null(m)),
+        detect: |r| r.null_mx == Some(true) && r.mx.iter().any(|m| !is_null(m)),
     },
     Finding {
         code: "null_mx_nonzero_preference",
@@ -64,7 +76,7 @@ pub const CATALOGUE: &[Finding] = &[
         severity: Severity::Warning,
         summary: "no MX, but the domain has A/AAAA: senders deliver to that host",
         reference: "RFC 5321 §5.1; RFC 7505",
-        detect: |r| r.implicit_mx,
+        detect: |r| r.implicit_mx == Some(true),
     },
     Finding {
         code: "no_mx",
@@ -260,6 +272,38 @@ pub fn detect(record: &DomainRecord) -> Vec<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The codes and severities documented in README.md's findings table
+    /// and in docs/findings.md (up to "Planned") are the catalogue's.
+    #[test]
+    fn documented_codes_match_the_catalogue() {
+        let read = |path: &str| {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        };
+        let table = |text: &str| -> Vec<(String, String)> {
+            text.lines()
+                .filter(|l| l.starts_with("| `"))
+                .map(|l| {
+                    let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+                    (cells[1].trim_matches('`').to_string(), cells[2].to_string())
+                })
+                .collect()
+        };
+        let mut want: Vec<(String, String)> =
+            CATALOGUE.iter().map(|f| (f.code.to_string(), f.severity.as_str().to_string())).collect();
+        want.sort();
+        let readme = read("README.md");
+        let start = readme.find("### Findings").expect("README has a Findings section");
+        let end = readme[start + 4..].find("\n## ").map_or(readme.len(), |i| start + 4 + i);
+        let docs = read("docs/findings.md");
+        let planned = docs.find("## Planned").unwrap_or(docs.len());
+        for (doc, text) in [("README.md", &readme[start..end]), ("docs/findings.md", &docs[..planned])] {
+            let mut got = table(text);
+            got.sort();
+            assert_eq!(got, want, "{doc} and the catalogue differ");
+        }
+    }
     use crate::record::MxEntry;
 
     fn mx(preference: u16, exchange: &str, status: AddressStatus, ipv4: &[&str]) -> MxEntry {
@@ -276,7 +320,7 @@ mod tests {
         r.domain = Some("example.com".into());
         r.status = Status::Ok;
         r.error = None;
-        r.null_mx = mx.iter().any(is_null);
+        r.null_mx = Some(mx.iter().any(is_null));
         r.mx = mx;
         r.addresses_checked = true;
         r
@@ -393,9 +437,9 @@ mod tests {
     fn implicit_and_no_mx() {
         let mut r = record(Vec::new());
         r.implicit_status = Some(AddressStatus::Ok);
-        r.implicit_mx = true;
+        r.implicit_mx = Some(true);
         assert_eq!(detect(&r), vec!["implicit_mx"]);
-        r.implicit_mx = false;
+        r.implicit_mx = Some(false);
         r.implicit_status = Some(AddressStatus::NoData);
         assert_eq!(detect(&r), vec!["no_mx"]);
         r.implicit_status = Some(AddressStatus::Timeout);

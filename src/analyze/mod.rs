@@ -107,8 +107,10 @@ fn fill(record: &mut DomainRecord, mut info: impl FnMut(&str) -> ExchangeInfo) {
         }
     }
     let mut real = record.mx.iter().filter(|m| !m.is_null()).peekable();
-    record.self_hosted =
-        real.peek().is_some() && domain_org.is_some() && real.all(|m| m.org_domain.as_deref() == domain_org);
+    // Unknown exchanges (the MX lookup failed) tell nothing: null, not false.
+    record.self_hosted = record.knows_mx().then(|| {
+        real.peek().is_some() && domain_org.is_some() && real.all(|m| m.org_domain.as_deref() == domain_org)
+    });
 
     record.findings = findings::detect(record);
 }
@@ -171,7 +173,7 @@ suffixes = ["mimecast.com"]
         let ids: Vec<&str> = r.providers.iter().map(|p| &**p).collect();
         assert_eq!(ids, vec!["google", "microsoft", "mimecast"]);
         assert_eq!(r.mx[2].org_domain.as_deref(), Some("mimecast.com"));
-        assert!(!r.self_hosted);
+        assert_eq!(r.self_hosted, Some(false));
         assert!(r.findings.contains(&"mixed_providers"));
 
         // Unknown tier 1: no provider, though tier 2 has one.
@@ -186,11 +188,25 @@ suffixes = ["mimecast.com"]
         let mut r =
             row("www.example.co.uk", &[(1, 1, "mx1.example.co.uk"), (2, 2, "mx2.mail.example.co.uk")]);
         analyze(&mut r, &t);
-        assert!(r.self_hosted);
+        assert_eq!(r.self_hosted, Some(true));
         assert_eq!(r.mx[0].org_domain.as_deref(), Some("example.co.uk"));
         let mut r = row("example.com", &[(0, 1, ".")]);
         analyze(&mut r, &t);
-        assert!(!r.self_hosted, "a null MX hosts nothing");
+        assert_eq!(r.self_hosted, Some(false), "a null MX hosts nothing");
         assert_eq!(r.mx[0].org_domain, None);
+
+        // The MX lookup failed: whether it is self-hosted is unknown (null),
+        // not "no"; NXDOMAIN is an answer (no exchange at all: false).
+        for (status, want) in
+            [(Status::Timeout, None), (Status::ServFail, None), (Status::NxDomain, Some(false))]
+        {
+            let mut r = row("www.example.co.uk", &[]);
+            r.status = status;
+            analyze(&mut r, &t);
+            assert_eq!(r.self_hosted, want, "{status:?}");
+        }
+        let mut r = DomainRecord::invalid("not a name!".into(), None, "x".into());
+        analyze(&mut r, &t);
+        assert_eq!(r.self_hosted, None, "nothing was asked for an invalid line");
     }
 }

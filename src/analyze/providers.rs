@@ -69,6 +69,9 @@ pub enum ProvidersError {
 
 #[derive(Deserialize)]
 struct File {
+    /// The table's release (`data/providers.toml` has one; an extra file
+    /// given with `--providers` need not).
+    version: Option<String>,
     provider: Vec<Provider>,
 }
 
@@ -84,6 +87,8 @@ struct Node {
 pub struct ProviderTable {
     providers: Vec<Provider>,
     nodes: Vec<Node>,
+    /// The `version` of the base table ("unversioned" if it has none).
+    release: String,
 }
 
 impl ProviderTable {
@@ -95,9 +100,28 @@ impl ProviderTable {
     /// Parse a table.
     pub fn from_toml(text: &str) -> Result<Self, ProvidersError> {
         let file: File = toml::from_str(text)?;
-        let mut table = Self { providers: Vec::new(), nodes: Vec::new() };
+        let release = file.version.unwrap_or_else(|| "unversioned".into());
+        let mut table = Self { providers: Vec::new(), nodes: Vec::new(), release };
         table.extend(file.provider)?;
         Ok(table)
+    }
+
+    /// What the table is: the base table's `version`, and a hash of every
+    /// entry in use (so `--providers` extras, which have no release of their
+    /// own, still show). Output files carry it: the `provider` columns mean
+    /// what this table said.
+    pub fn version(&self) -> String {
+        let mut text = String::new();
+        for p in &self.providers {
+            text.push_str(&format!(
+                "{}\t{}\t{}\t{}\n",
+                p.id,
+                p.name,
+                p.category.as_str(),
+                p.suffixes.join(" ")
+            ));
+        }
+        format!("{} fnv1a64:{:016x}", self.release, crate::fnv1a64(text.as_bytes()))
     }
 
     /// Add providers; one with an id already present replaces it.
@@ -305,13 +329,13 @@ mod embedded_tests {
     use super::*;
 
     /// The embedded table keeps every id of the contract
-    /// (`../shared/spec/providers.md`) with its category.
+    /// (`docs/providers.md`, the project's own copy) with its category.
     #[test]
     fn embedded_table_honours_the_contract() {
         let table = ProviderTable::embedded();
         assert!(table.providers().len() >= 80, "{} providers", table.providers().len());
-        let spec = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/spec/providers.md");
-        let spec = std::fs::read_to_string(&spec).expect("the shared spec beside the repository");
+        let spec = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/providers.md");
+        let spec = std::fs::read_to_string(&spec).expect("docs/providers.md in the repository");
         let mut checked = 0;
         for line in spec.lines() {
             let cells: Vec<&str> = line.split('|').map(str::trim).collect();
@@ -324,6 +348,7 @@ mod embedded_tests {
             checked += 1;
         }
         assert!(checked >= 50, "parsed only {checked} ids from the spec");
+        assert!(!table.version().starts_with("unversioned"), "data/providers.toml needs a version");
         for (host, want) in [
             ("alt1.aspmx.l.google.com", Some("google")),
             ("contoso-com.mail.protection.outlook.com", Some("microsoft")),

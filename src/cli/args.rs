@@ -110,6 +110,10 @@ pub(crate) struct ScanArgs {
     /// No progress bar and no summary.
     #[arg(short, long)]
     pub(crate) quiet: bool,
+    /// Also write the end-of-scan summary's counters to FILE as one JSON
+    /// object (only when the scan completes).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) stats: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -88,7 +88,7 @@ pub(crate) fn render(r: &DomainRecord) -> String {
     if let Some(c) = &r.domain_cname {
         let _ = writeln!(s, "  alias of {c}");
     }
-    if r.null_mx {
+    if r.null_mx == Some(true) {
         let _ = writeln!(s, "  null MX: the domain accepts no mail (RFC 7505)");
     }
     if let Some(p) = &r.provider {
@@ -99,10 +99,10 @@ pub(crate) fn render(r: &DomainRecord) -> String {
             let _ = write!(s, "; all providers: {}", all.join(", "));
         }
         let _ = writeln!(s);
-    } else if r.self_hosted {
+    } else if r.self_hosted == Some(true) {
         let _ = writeln!(s, "  self-hosted (every exchange under the domain's own registrable domain)");
     }
-    if r.implicit_mx {
+    if r.implicit_mx == Some(true) {
         let _ = writeln!(s, "  no MX: mail goes to the domain's own address (implicit MX)");
     } else if r.status == Status::Ok && r.mx.is_empty() {
         let _ = writeln!(s, "  no MX records");

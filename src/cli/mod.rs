@@ -6,6 +6,7 @@ mod lookup;
 mod progress;
 
 use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -76,13 +77,21 @@ fn scan_command(args: ScanArgs) -> Result<ExitCode> {
     // Both ends are opened before any query is sent: a typo in a path is a
     // one-line error, not a wasted scan.
     let mut list = ListReader::open(&args.input)?;
+    if let Some(path) = &args.stats {
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        if !dir.is_dir() {
+            bail!("cannot write --stats {}: no directory {}", path.display(), dir.display());
+        }
+    }
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let metadata = output::provenance(&argv, &cfg.resolvers, &cfg.providers);
     let mut total = progress::estimate_lines(&args.input);
     let sink = match format {
         Some(format) => {
             if args.resume {
                 bail!("--resume needs a dataset directory as output (-o DIR/), not a single file");
             }
-            output::open(&args.output, format)?
+            output::open(&args.output, format, &metadata)?
         }
         None => {
             let manifest = Manifest::for_input(&args.input, args.mx_only);
@@ -97,7 +106,7 @@ fn scan_command(args: ScanArgs) -> Result<ExitCode> {
             }
             total = total.map(|t| t.saturating_sub(dataset.done().len()));
             list.skip_lines(dataset.done().clone());
-            Box::new(dataset.into_sink(args.part_rows)?)
+            Box::new(dataset.into_sink(args.part_rows, metadata)?)
         }
     };
     let counters = Arc::new(Counters::default());
@@ -117,12 +126,47 @@ fn scan_command(args: ScanArgs) -> Result<ExitCode> {
             eprintln!("mxscan: {err}");
             return Ok(ExitCode::from(130));
         }
+        // EPIPE on stdout (`-o - | head`): the reader has what it wanted;
+        // stop without a word, like any Unix filter.
+        Err(scan::ScanError::Output(output::OutputError::ReaderGone)) => return Ok(ExitCode::SUCCESS),
+        Err(err @ (scan::ScanError::Input(_) | scan::ScanError::ResolversDead { .. })) => {
+            // The output was left under its partial name: say where.
+            let left = match format {
+                Some(_) if args.output != "-" => {
+                    format!(
+                        "; the incomplete output is {}",
+                        output::partial_path(Path::new(&args.output)).display()
+                    )
+                }
+                Some(_) => String::new(),
+                None => format!("; {} is incomplete (--resume continues it)", args.output),
+            };
+            bail!("{:#}{left}", anyhow::Error::new(err));
+        }
         other => other?,
     };
     if !args.quiet {
         eprintln!("mxscan: {}", summary.line());
     }
+    let stats = serde_json::to_string_pretty(&summary.to_json())? + "\n";
+    if let Some(path) = &args.stats {
+        write_whole(path, &stats)?;
+    }
+    if format.is_none() {
+        // In a dataset directory, stats.json is also the mark of a complete
+        // scan (a single file's mark is its final name).
+        write_whole(&Path::new(&args.output).join(output::dataset::STATS), &stats)?;
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Write `text` to `path` under the partial name first, so that `path`
+/// never holds half a file.
+fn write_whole(path: &Path, text: &str) -> Result<()> {
+    let partial = output::partial_path(path);
+    std::fs::write(&partial, text).with_context(|| format!("cannot write {}", partial.display()))?;
+    std::fs::rename(&partial, path).with_context(|| format!("cannot rename to {}", path.display()))?;
+    Ok(())
 }
 
 /// Ctrl-C once: finish the domains in flight and stop; twice: stop now.

@@ -42,8 +42,8 @@ pub static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         Field::new("error", DataType::Utf8, true),
         Field::new("domain_cname", DataType::Utf8, true),
         Field::new("mx_ttl", DataType::UInt32, true),
-        Field::new("null_mx", DataType::Boolean, false),
-        Field::new("implicit_mx", DataType::Boolean, false),
+        Field::new("null_mx", DataType::Boolean, true),
+        Field::new("implicit_mx", DataType::Boolean, true),
         Field::new(
             "mx",
             DataType::List(Arc::new(Field::new("item", DataType::Struct(mx_fields()), true))),
@@ -57,7 +57,7 @@ pub static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         Field::new("provider", DataType::Utf8, true),
         Field::new("provider_category", DataType::Utf8, true),
         Field::new("providers", string_list(), false),
-        Field::new("self_hosted", DataType::Boolean, false),
+        Field::new("self_hosted", DataType::Boolean, true),
     ]))
 });
 
@@ -105,8 +105,8 @@ pub fn to_batch(rows: &[DomainRecord]) -> Result<RecordBatch, ArrowError> {
         error.append_option(r.error.as_deref());
         domain_cname.append_option(r.domain_cname.as_deref());
         mx_ttl.append_option(r.mx_ttl);
-        null_mx.append_value(r.null_mx);
-        implicit_mx.append_value(r.implicit_mx);
+        null_mx.append_option(r.null_mx);
+        implicit_mx.append_option(r.implicit_mx);
         for f in &r.findings {
             findings.values().append_value(f);
         }
@@ -121,7 +121,7 @@ pub fn to_batch(rows: &[DomainRecord]) -> Result<RecordBatch, ArrowError> {
             providers.values().append_value(p);
         }
         providers.append(true);
-        self_hosted.append_value(r.self_hosted);
+        self_hosted.append_option(r.self_hosted);
 
         for m in &r.mx {
             preference.append_value(m.preference);
@@ -192,4 +192,108 @@ pub fn to_batch(rows: &[DomainRecord]) -> Result<RecordBatch, ArrowError> {
             Arc::new(self_hosted.finish()),
         ],
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    /// The contract's spelling of a type (README, docs/output.md).
+    fn contract_type(dt: &DataType) -> String {
+        match dt {
+            DataType::Utf8 => "utf8".into(),
+            DataType::Boolean => "bool".into(),
+            DataType::UInt8 => "uint8".into(),
+            DataType::UInt16 => "uint16".into(),
+            DataType::UInt32 => "uint32".into(),
+            DataType::Timestamp(TimeUnit::Millisecond, Some(tz)) => format!("timestamp(ms, {tz})"),
+            DataType::List(item) if matches!(item.data_type(), DataType::Struct(_)) => "list<struct>".into(),
+            DataType::List(item) => format!("list<{}>", contract_type(item.data_type())),
+            other => panic!("no contract spelling for {other}"),
+        }
+    }
+
+    /// name → (type, nullable) of the schema, struct fields as `mx.field`.
+    fn schema_columns() -> BTreeMap<String, (String, bool)> {
+        let mut out = BTreeMap::new();
+        for field in SCHEMA.fields() {
+            out.insert(field.name().clone(), (contract_type(field.data_type()), field.is_nullable()));
+            if let DataType::List(item) = field.data_type()
+                && let DataType::Struct(children) = item.data_type()
+            {
+                for child in children {
+                    let name = format!("{}.{}", field.name(), child.name());
+                    out.insert(name, (contract_type(child.data_type()), child.is_nullable()));
+                }
+            }
+        }
+        out
+    }
+
+    /// The rows of every `| column | type | meaning |` table in `text`:
+    /// name → (type, nullable). A type cell `T, null…` is a nullable T.
+    fn documented_columns(text: &str) -> BTreeMap<String, (String, bool)> {
+        let mut out = BTreeMap::new();
+        let mut in_table = false;
+        for line in text.lines() {
+            if line.starts_with("| column | type |") {
+                in_table = true;
+                continue;
+            }
+            if !line.starts_with('|') {
+                in_table = false;
+            }
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            if !in_table || cells.len() < 4 || cells[1].starts_with('-') {
+                continue;
+            }
+            let name = cells[1].trim_matches('`').to_string();
+            let (ty, nullable) = match cells[2].split_once(", null") {
+                Some((ty, _)) => (ty.to_string(), true),
+                None => (cells[2].to_string(), false),
+            };
+            assert!(out.insert(name.clone(), (ty, nullable)).is_none(), "{name} documented twice");
+        }
+        out
+    }
+
+    fn read(path: &str) -> String {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    /// The schema above is the one definition of the columns; README's
+    /// table and docs/output.md (up to "Planned") must say the same names,
+    /// types and nullability, or this fails (whichever side drifted).
+    #[test]
+    fn documented_columns_match_the_schema() {
+        let schema = schema_columns();
+        assert!(schema.len() > 25, "{schema:?}");
+        let readme = read("README.md");
+        let start = readme.find("## Output columns").expect("README has an Output columns section");
+        let end = readme[start..].find("### Findings").map_or(readme.len(), |i| start + i);
+        let contract = read("docs/output.md");
+        let planned = contract.find("## Planned").unwrap_or(contract.len());
+        for (doc, text) in [("README.md", &readme[start..end]), ("docs/output.md", &contract[..planned])] {
+            let documented = documented_columns(text);
+            for (name, want) in &schema {
+                assert_eq!(documented.get(name), Some(want), "{doc}: column {name} (type, nullable)");
+            }
+            for name in documented.keys() {
+                assert!(schema.contains_key(name), "{doc} documents {name}, which the schema lacks");
+            }
+        }
+    }
+
+    #[test]
+    fn the_parser_sees_types_and_nulls() {
+        let table = "| column | type | meaning |\n|---|---|---|\n| `a` | timestamp(ms, UTC) | x |\n\
+                     | `b` | bool, null | y |\n| `c` | utf8, null if invalid | z |\n\nafter\n| `d` | bool | no |\n";
+        let got = documented_columns(table);
+        assert_eq!(got["a"], ("timestamp(ms, UTC)".to_string(), false));
+        assert_eq!(got["b"], ("bool".to_string(), true));
+        assert_eq!(got["c"], ("utf8".to_string(), true));
+        assert!(!got.contains_key("d"), "rows after the table are not columns");
+    }
 }

@@ -29,6 +29,9 @@ use crate::record::DomainRecord;
 
 /// The journal's file name.
 pub const JOURNAL: &str = "journal.jsonl";
+/// The end-of-scan counters, written only when a scan is complete: the
+/// dataset's mark of completeness (a single file's is its final name).
+pub const STATS: &str = "stats.json";
 /// Rows per part file by default: one Parquet row group.
 pub const DEFAULT_PART_ROWS: usize = super::ROW_GROUP;
 /// A part is sealed after this long even if not full, so a slow scan that
@@ -152,6 +155,11 @@ impl Dataset {
             }
             // Keep the original identity: a resumed resume compares with the first run.
             dataset.manifest = old;
+            // A run is starting: until it completes, the dataset is not complete.
+            match fs::remove_file(dir.join(STATS)) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(io_fail("remove stats.json", e)),
+                _ => {}
+            }
             dataset.take_up(entries).map_err(|e| fail(e.to_string()))?;
         } else if let Some(name) = parquet_files(dir).map_err(|e| io_fail("list the directory", e))?.first() {
             return Err(fail(format!(
@@ -217,8 +225,13 @@ impl Dataset {
         self.entries.len()
     }
 
-    /// The sink that adds parts of at most `part_rows` rows.
-    pub fn into_sink(self, part_rows: usize) -> Result<DatasetSink, OutputError> {
+    /// The sink that adds parts of at most `part_rows` rows, each carrying
+    /// `metadata` in its footer (what produced it).
+    pub fn into_sink(
+        self,
+        part_rows: usize,
+        metadata: Vec<(String, String)>,
+    ) -> Result<DatasetSink, OutputError> {
         let journal = OpenOptions::new().append(true).open(self.dir.join(JOURNAL))?;
         Ok(DatasetSink {
             dir: self.dir,
@@ -226,6 +239,7 @@ impl Dataset {
             journal,
             next_part: self.next_part,
             part_rows: part_rows.max(1),
+            metadata,
             open: None,
         })
     }
@@ -239,6 +253,8 @@ pub struct DatasetSink {
     journal: File,
     next_part: u64,
     part_rows: usize,
+    /// Key-value metadata of every part's footer.
+    metadata: Vec<(String, String)>,
     open: Option<OpenPart>,
 }
 
@@ -257,7 +273,7 @@ impl DatasetSink {
         let partial = self.dir.join(format!(".{name}.partial"));
         let file = File::create(&partial)
             .map_err(|source| OutputError::Create { path: partial.display().to_string(), source })?;
-        let writer = ParquetSink::new(file)?;
+        let writer = ParquetSink::new(file, &self.metadata)?;
         Ok(self.open.insert(OpenPart { writer, name, partial, lines: Vec::new(), opened: Instant::now() }))
     }
 
@@ -295,6 +311,14 @@ impl RowSink for DatasetSink {
     }
 
     fn finish(mut self: Box<Self>) -> Result<(), OutputError> {
+        self.seal()
+    }
+
+    fn abandon(mut self: Box<Self>) -> Result<(), OutputError> {
+        // Unlike a single file, a sealed part claims only the lines its
+        // journal entry names, so sealing the rows so far is honest: what is
+        // missing is what `--resume` scans. (The CLI writes `stats.json`
+        // only after a complete scan.)
         self.seal()
     }
 }

@@ -1,19 +1,23 @@
 //! JSON lines with the same fields as the Parquet schema.
 
+use std::fs::File;
 use std::io::{BufWriter, Write};
 
 use serde_json::{Value, json};
 
-use super::{OutputError, RowSink, buffered};
+use super::{OutputError, Rename, RowSink, buffered, write_error};
 use crate::record::DomainRecord;
 
 pub(super) struct JsonlSink {
     out: BufWriter<Box<dyn Write + Send>>,
+    /// A file under its partial name (a handle to sync it), renamed when
+    /// finished; `None` for stdout, a FIFO or a device.
+    rename: Option<(File, Rename)>,
 }
 
 impl JsonlSink {
-    pub(super) fn new(out: Box<dyn Write + Send>) -> Self {
-        Self { out: buffered(out) }
+    pub(super) fn new(out: Box<dyn Write + Send>, rename: Option<(File, Rename)>) -> Self {
+        Self { out: buffered(out), rename }
     }
 }
 
@@ -86,13 +90,24 @@ fn rfc3339_ms(ms: i64) -> String {
 
 impl RowSink for JsonlSink {
     fn write(&mut self, row: DomainRecord) -> Result<(), OutputError> {
-        serde_json::to_writer(&mut self.out, &to_json(&row)).map_err(std::io::Error::from)?;
-        self.out.write_all(b"\n")?;
+        serde_json::to_writer(&mut self.out, &to_json(&row)).map_err(|e| write_error(e.into()))?;
+        self.out.write_all(b"\n").map_err(write_error)?;
         Ok(())
     }
 
     fn finish(mut self: Box<Self>) -> Result<(), OutputError> {
-        self.out.flush()?;
+        self.out.flush().map_err(write_error)?;
+        if let Some((file, rename)) = self.rename.take() {
+            // Durable before it gets the name that means complete.
+            file.sync_all()?;
+            rename.commit()?;
+        }
+        Ok(())
+    }
+
+    fn abandon(mut self: Box<Self>) -> Result<(), OutputError> {
+        // Every line written so far is whole; the file keeps its partial name.
+        self.out.flush().map_err(write_error)?;
         Ok(())
     }
 }

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
 
@@ -56,6 +57,10 @@ pub enum OutputError {
     /// Parquet needs a file.
     #[error("Parquet cannot be written to stdout; use --format jsonl with -o -")]
     ParquetToStdout,
+    /// The reader of the output went away (EPIPE: `mxscan scan -o - | head`).
+    /// Not a failure: the reader has all it wanted, so the scan just stops.
+    #[error("the reader of the output has closed it")]
+    ReaderGone,
     /// A dataset directory cannot be used as asked.
     #[error("{path}: {reason}")]
     Dataset {
@@ -66,57 +71,130 @@ pub enum OutputError {
     },
 }
 
+/// The key-value metadata of every Parquet file's footer: what produced
+/// it, so that a file found months later says which program, tables and
+/// flags its rows came from (and how to run the scan again).
+///
+/// Keys: `mxscan.version`, `mxscan.providers_version`,
+/// `mxscan.findings_version`, `mxscan.args` (JSON array of the command-line
+/// arguments after the program name), `mxscan.resolvers` (JSON array of
+/// `ip:port`).
+pub fn provenance(
+    args: &[String],
+    resolvers: &[std::net::SocketAddr],
+    providers: &crate::analyze::providers::ProviderTable,
+) -> Vec<(String, String)> {
+    let resolvers: Vec<String> = resolvers.iter().map(ToString::to_string).collect();
+    vec![
+        ("mxscan.version".into(), env!("CARGO_PKG_VERSION").into()),
+        ("mxscan.providers_version".into(), providers.version()),
+        ("mxscan.findings_version".into(), crate::analyze::findings::catalogue_version()),
+        ("mxscan.args".into(), serde_json::Value::from(args.to_vec()).to_string()),
+        ("mxscan.resolvers".into(), serde_json::Value::from(resolvers).to_string()),
+    ]
+}
+
 /// Where rows go.
 pub trait RowSink: Send {
     /// Add one row.
     fn write(&mut self, row: DomainRecord) -> Result<(), OutputError>;
-    /// Flush everything and close; the output is complete after this.
+    /// Flush everything, close, and give the output its final name: the
+    /// output is complete after this.
     fn finish(self: Box<Self>) -> Result<(), OutputError>;
+    /// The scan stopped before the end of its input (the input broke part
+    /// way, every resolver died): flush and close what was written so that
+    /// it stays readable, but never under the name that means complete.
+    fn abandon(self: Box<Self>) -> Result<(), OutputError>;
+}
+
+/// The hidden name a single-file output is written under until it is
+/// complete: `dir/.NAME.partial` for `dir/NAME`.
+pub fn partial_path(target: &Path) -> PathBuf {
+    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    target.with_file_name(format!(".{name}.partial"))
+}
+
+/// A single output file written under its partial name and renamed to the
+/// final one only when complete, so that a file with the final name is
+/// always whole (a `kill -9`, a broken input or a dead resolver set leave
+/// only the partial one).
+#[derive(Debug)]
+pub(crate) struct Rename {
+    partial: PathBuf,
+    target: PathBuf,
+}
+
+impl Rename {
+    /// Rename and make the rename durable.
+    fn commit(self) -> io::Result<()> {
+        std::fs::rename(&self.partial, &self.target)?;
+        sync_dir(self.target.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new(".")))
+    }
 }
 
 /// Open the output `path` (`-` for stdout). Fails before any row if it
-/// cannot be created.
-pub fn open(path: &str, format: Format) -> Result<Box<dyn RowSink>, OutputError> {
+/// cannot be created. `metadata` is written into a Parquet file's footer
+/// (key-value metadata: what produced the file).
+pub fn open(
+    path: &str,
+    format: Format,
+    metadata: &[(String, String)],
+) -> Result<Box<dyn RowSink>, OutputError> {
     let create =
         |at: &Path| File::create(at).map_err(|source| OutputError::Create { path: path.into(), source });
-    match (format, path) {
-        (Format::Parquet, "-") => Err(OutputError::ParquetToStdout),
-        (Format::Parquet, _) => {
-            let target = Path::new(path);
-            // Written under a hidden name and renamed when complete, so that
-            // a file with the given name is always a whole Parquet file (a
-            // kill -9 leaves only the partial one). A FIFO or device is
-            // written directly.
-            if target.exists() && !target.is_file() {
-                return Ok(Box::new(ParquetSink::new(create(target)?)?));
-            }
-            let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            let partial = target.with_file_name(format!(".{name}.partial"));
-            let mut sink = ParquetSink::new(create(&partial)?)?;
-            sink.rename = Some((partial, target.to_path_buf()));
-            Ok(Box::new(sink))
-        }
-        (Format::Jsonl, "-") => Ok(Box::new(jsonl::JsonlSink::new(Box::new(io::stdout())))),
-        (Format::Jsonl, _) => Ok(Box::new(jsonl::JsonlSink::new(Box::new(create(Path::new(path))?)))),
+    if path == "-" {
+        return match format {
+            Format::Parquet => Err(OutputError::ParquetToStdout),
+            Format::Jsonl => Ok(Box::new(jsonl::JsonlSink::new(Box::new(io::stdout()), None))),
+        };
     }
+    let target = Path::new(path);
+    // Written under a hidden name and renamed when complete, so that a file
+    // with the given name is always whole. A FIFO or device is written
+    // directly: it cannot be renamed, and its reader sees the stream anyway.
+    let (file, rename) = if target.exists() && !target.is_file() {
+        (create(target)?, None)
+    } else {
+        let partial = partial_path(target);
+        (create(&partial)?, Some(Rename { partial, target: target.to_path_buf() }))
+    };
+    Ok(match format {
+        Format::Parquet => {
+            let mut sink = ParquetSink::new(file, metadata)?;
+            sink.rename = rename;
+            Box::new(sink)
+        }
+        Format::Jsonl => {
+            let rename = match rename {
+                Some(rename) => Some((file.try_clone()?, rename)),
+                None => None,
+            };
+            Box::new(jsonl::JsonlSink::new(Box::new(file), rename))
+        }
+    })
 }
 
 /// Parquet output through Arrow.
 pub(crate) struct ParquetSink {
     writer: ArrowWriter<File>,
     pending: Vec<DomainRecord>,
-    /// (partial, final): renamed when finished.
-    rename: Option<(PathBuf, PathBuf)>,
+    /// Renamed to the final name when finished.
+    rename: Option<Rename>,
 }
 
 impl ParquetSink {
-    pub(crate) fn new(file: File) -> Result<Self, OutputError> {
+    pub(crate) fn new(file: File, metadata: &[(String, String)]) -> Result<Self, OutputError> {
         let mut props = WriterProperties::builder()
             // Level 1: the writer shares two cores with the query engine and
             // the resolver; level 3 cost more CPU for a few % of file size.
             .set_compression(Compression::ZSTD(ZstdLevel::try_new(1)?))
             .set_max_row_group_row_count(Some(ROW_GROUP))
-            .set_created_by(format!("mxscan {}", env!("CARGO_PKG_VERSION")));
+            .set_created_by(format!("mxscan {}", env!("CARGO_PKG_VERSION")))
+            // What produced the file (versions, flags, resolvers): a Parquet
+            // file found later must say how to read and reproduce it.
+            .set_key_value_metadata(Some(
+                metadata.iter().map(|(k, v)| KeyValue::new(k.clone(), v.clone())).collect(),
+            ));
         // Columns unique per row gain nothing from a dictionary but pay for
         // hashing every value into one (perf: a tenth of the writer's time).
         for column in UNIQUE_COLUMNS {
@@ -157,10 +235,17 @@ impl RowSink for ParquetSink {
     fn finish(mut self: Box<Self>) -> Result<(), OutputError> {
         let rename = self.rename.take();
         self.close()?;
-        if let Some((partial, target)) = rename {
-            std::fs::rename(&partial, &target)?;
-            sync_dir(target.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new(".")))?;
+        if let Some(rename) = rename {
+            rename.commit()?;
         }
+        Ok(())
+    }
+
+    fn abandon(mut self: Box<Self>) -> Result<(), OutputError> {
+        // A footer makes the partial file readable (the rows so far), but it
+        // keeps its partial name: the final name means complete.
+        self.rename = None;
+        self.close()?;
         Ok(())
     }
 }
@@ -170,8 +255,64 @@ pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
-/// A buffered writer that reports a closed stdout (`| head`) as an error
-/// the CLI can recognise.
+/// A buffered writer for JSON lines.
 fn buffered(out: Box<dyn Write + Send>) -> BufWriter<Box<dyn Write + Send>> {
     BufWriter::with_capacity(256 * 1024, out)
+}
+
+/// A write error, with EPIPE told apart: the reader went away (`| head`),
+/// which ends the scan quietly instead of failing it.
+fn write_error(e: io::Error) -> OutputError {
+    if e.kind() == io::ErrorKind::BrokenPipe { OutputError::ReaderGone } else { OutputError::Write(e) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("mxscan-output-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn row() -> DomainRecord {
+        DomainRecord::invalid("bad line".into(), None, "test".into())
+    }
+
+    /// The final name means complete: `finish` gives it, `abandon` never does
+    /// (but leaves the rows readable under the partial name).
+    #[test]
+    fn only_a_finished_output_gets_its_name() {
+        let dir = scratch("names");
+        for format in [Format::Parquet, Format::Jsonl] {
+            for complete in [true, false] {
+                let target = dir.join(format!("out-{complete}.{format:?}"));
+                let mut sink = open(target.to_str().unwrap(), format, &[]).unwrap();
+                sink.write(row()).unwrap();
+                assert!(!target.exists() && partial_path(&target).exists());
+                if complete {
+                    sink.finish().unwrap()
+                } else {
+                    sink.abandon().unwrap()
+                }
+                assert_eq!(target.exists(), complete, "{format:?}");
+                assert_eq!(partial_path(&target).exists(), !complete, "{format:?}");
+                let left = if complete { target } else { partial_path(&target) };
+                let bytes = std::fs::read(&left).unwrap();
+                match format {
+                    Format::Parquet => assert!(bytes.starts_with(b"PAR1") && bytes.ends_with(b"PAR1")),
+                    Format::Jsonl => assert!(bytes.ends_with(b"}\n")),
+                }
+            }
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn partial_names() {
+        assert_eq!(partial_path(Path::new("a/mx.parquet")), Path::new("a/.mx.parquet.partial"));
+        assert_eq!(partial_path(Path::new("mx.jsonl")), Path::new(".mx.jsonl.partial"));
+    }
 }

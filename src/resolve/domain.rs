@@ -245,6 +245,19 @@ impl DomainScan {
         entries.sort_by(|a, b| (a.preference, &a.exchange).cmp(&(b.preference, &b.exchange)));
         assign_tiers(&mut entries);
         let implicit_status = implicit.as_ref().map(HostLookups::status);
+        // Unknown is null, not false: see `DomainRecord::knows_mx`.
+        let answered = matches!(status, Status::Ok | Status::NxDomain);
+        let implicit_mx = match (status, implicit_status) {
+            _ if !answered => None,
+            // NXDOMAIN: no name, no addresses. MX present: the implicit MX
+            // applies only when there is none (RFC 5321 §5.1).
+            (Status::NxDomain, _) => Some(false),
+            _ if !entries.is_empty() => Some(false),
+            (_, Some(AddressStatus::Ok)) => Some(true),
+            (_, Some(AddressStatus::NxDomain | AddressStatus::NoData)) => Some(false),
+            // The domain's A/AAAA lookups failed, or were not made (`--mx-only`).
+            _ => None,
+        };
         DomainRecord {
             domain: Some(target.domain),
             input: target.input,
@@ -254,8 +267,8 @@ impl DomainScan {
             error: mx.error.clone(),
             domain_cname: mx.answer.canonical.clone(),
             mx_ttl: if entries.is_empty() { None } else { mx.answer.ttl },
-            null_mx: entries.iter().any(|m| m.exchange == "."),
-            implicit_mx: implicit_status == Some(AddressStatus::Ok),
+            null_mx: answered.then(|| entries.iter().any(|m| m.exchange == ".")),
+            implicit_mx,
             mx: entries,
             findings: Vec::new(),
             queries,
@@ -265,7 +278,7 @@ impl DomainScan {
             provider: None,
             provider_category: None,
             providers: Vec::new(),
-            self_hosted: false,
+            self_hosted: None,
             implicit_status,
             addresses_checked: !mx_only,
         }
@@ -398,7 +411,7 @@ mod tests {
         scan.on_outcome("example.org", rtype::AAAA, &outcome(LookupStatus::NoError, Answer::default()));
         let mut r = scan.into_record(3, 1, &[]);
         crate::analyze::analyze(&mut r, &crate::analyze::providers::ProviderTable::embedded());
-        assert!(r.implicit_mx);
+        assert_eq!(r.implicit_mx, Some(true));
         assert_eq!(r.findings, vec!["implicit_mx"]);
     }
 
@@ -421,7 +434,43 @@ mod tests {
         assert!(needs.is_empty() && scan.is_done());
         let mut r = scan.into_record(1, 1, &[]);
         crate::analyze::analyze(&mut r, &crate::analyze::providers::ProviderTable::embedded());
-        assert!(r.null_mx && r.findings.is_empty());
+        assert!(r.null_mx == Some(true) && r.findings.is_empty());
+        assert_eq!(r.implicit_mx, Some(false), "a null MX is an MX: no implicit MX");
+    }
+
+    /// Unknown is null, not false: `null_mx` and `implicit_mx` say "no"
+    /// only when an answer says so.
+    #[test]
+    fn unknown_is_null() {
+        let record = |mx_only: bool, mx: LookupStatus, answer: Answer, implicit: &[(u16, LookupStatus)]| {
+            let mut scan = DomainScan::new(target("example.org"), mx_only);
+            scan.on_outcome("example.org", rtype::MX, &outcome(mx, answer));
+            for &(qtype, status) in implicit {
+                scan.on_outcome("example.org", qtype, &outcome(status, Answer::default()));
+            }
+            let r = scan.into_record(1, 1, &[]);
+            (r.null_mx, r.implicit_mx)
+        };
+        let (a, aaaa) = (rtype::A, rtype::AAAA);
+        for failed in
+            [LookupStatus::ServFail, LookupStatus::Refused, LookupStatus::Timeout, LookupStatus::Error]
+        {
+            assert_eq!(record(false, failed, Answer::default(), &[]), (None, None), "{failed:?}");
+        }
+        // NXDOMAIN is an answer: no MX of any kind, no address.
+        assert_eq!(record(false, LookupStatus::NxDomain, Answer::default(), &[]), (Some(false), Some(false)));
+        // MX present: no implicit MX, whether or not addresses were asked.
+        for mx_only in [false, true] {
+            let r = record(mx_only, LookupStatus::NoError, mx_answer(&[(10, "mx.example.net")]), &[]);
+            assert_eq!(r, (Some(false), Some(false)));
+        }
+        // No MX: the implicit MX needs the domain's own A/AAAA answers.
+        let no_mx = || Answer::default();
+        assert_eq!(record(true, LookupStatus::NoError, no_mx(), &[]), (Some(false), None), "--mx-only");
+        let both = [(a, LookupStatus::NoError), (aaaa, LookupStatus::NoError)];
+        assert_eq!(record(false, LookupStatus::NoError, no_mx(), &both), (Some(false), Some(false)));
+        let failed = [(a, LookupStatus::Timeout), (aaaa, LookupStatus::NoError)];
+        assert_eq!(record(false, LookupStatus::NoError, no_mx(), &failed), (Some(false), None));
     }
 
     #[test]

@@ -167,12 +167,48 @@ pub struct ScanSummary {
     pub wall: Duration,
     /// Resolvers that stopped getting queries.
     pub sidelined: Vec<SocketAddr>,
+    /// Every resolver the scan was given.
+    pub resolvers: Vec<SocketAddr>,
 }
 
 impl ScanSummary {
     /// Rows written.
     pub fn rows(&self) -> u64 {
         self.by_status.iter().sum()
+    }
+
+    /// The summary's counters as one JSON object (`--stats FILE`, and a
+    /// dataset's `stats.json`): the same numbers as [`Self::line`], for
+    /// programs.
+    pub fn to_json(&self) -> serde_json::Value {
+        let secs = self.wall.as_secs_f64();
+        let per_second = |n: u64| if secs > 0.0 { n as f64 / secs } else { 0.0 };
+        let by_status: serde_json::Map<String, serde_json::Value> =
+            Status::ALL.iter().zip(self.by_status).map(|(s, n)| (s.as_str().to_string(), n.into())).collect();
+        let addrs = |list: &[SocketAddr]| list.iter().map(ToString::to_string).collect::<Vec<_>>();
+        serde_json::json!({
+            "rows": self.rows(),
+            "rows_by_status": by_status,
+            "queries_sent": self.core.sent,
+            "answers": self.core.answers,
+            "timeouts": self.core.timeouts,
+            "retries": self.core.retries,
+            "retransmits": self.core.retransmits,
+            "window_cuts": self.core.window_cuts,
+            "send_errors": self.core.send_errors,
+            "tcp_fallbacks": self.core.tcp,
+            "tcp_connections": self.core.tcp_connections,
+            "unmatched": self.core.unmatched,
+            "malformed": self.core.malformed,
+            "input_lines": self.input.lines,
+            "duplicate_lines": self.input.duplicates,
+            "resumed_lines": self.input.resumed,
+            "elapsed_seconds": secs,
+            "domains_per_second": per_second(self.rows()),
+            "queries_per_second": per_second(self.core.sent),
+            "resolvers": addrs(&self.resolvers),
+            "sidelined_resolvers": addrs(&self.sidelined),
+        })
     }
 
     /// The one-line summary printed at the end.
@@ -337,9 +373,12 @@ pub async fn run(
     let (row_tx, mut row_rx) = mpsc::unbounded_channel::<Vec<DomainRecord>>();
     let writer_counters = Arc::clone(&counters);
     let mut analyzer = Analyzer::new(Arc::clone(&cfg.providers));
+    // The writer hands the sink back unfinished: only once the input and the
+    // engine have both ended well may the output get its final name.
+    type Written = (Box<dyn RowSink>, [u64; 7]);
     let writer = std::thread::Builder::new()
         .name("mxscan-writer".into())
-        .spawn(move || -> Result<[u64; 7], OutputError> {
+        .spawn(move || -> Result<Written, OutputError> {
             let mut sink = sink;
             let mut by_status = [0u64; 7];
             while let Some(rows) = row_rx.blocking_recv() {
@@ -352,8 +391,7 @@ pub async fn run(
                 }
                 writer_counters.written.fetch_add(n, Relaxed);
             }
-            sink.finish()?;
-            Ok(by_status)
+            Ok((sink, by_status))
         })
         .expect("spawn writer thread");
 
@@ -365,24 +403,47 @@ pub async fn run(
     let engine_result =
         engine::run(loop_cfg, core, pool, item_rx, row_tx, Arc::clone(&counters), interrupts).await;
 
-    // The writer's error explains an engine stop, so it is checked first.
-    let by_status = writer.join().expect("writer thread")?;
+    // The writer's error explains an engine stop, so it is checked first
+    // (its sink is dropped unfinished: the partial file stays partial).
+    let (sink, by_status) = writer.join().expect("writer thread")?;
+    let rows = by_status.iter().sum();
     // On an early stop the input thread may be blocked on a full channel;
     // dropping nothing more is needed: its receiver is gone with the engine.
-    let input = reader.join().expect("input thread")?;
-    let (core, sidelined) = engine_result.map_err(|stop| match stop {
-        engine::Stop::OutputClosed => {
-            ScanError::Output(OutputError::Write(std::io::Error::other("the writer stopped early")))
+    let input = match reader.join().expect("input thread") {
+        Ok(input) => input,
+        Err(err) => {
+            // The list broke part way (a damaged gzip, a read error): the
+            // rows cover only part of it, so the output must not look whole.
+            sink.abandon()?;
+            return Err(err.into());
         }
-        engine::Stop::ResolversDead(reason) => {
-            ScanError::ResolversDead { reason, rows: by_status.iter().sum() }
+    };
+    match engine_result {
+        Ok((core, sidelined)) => {
+            sink.finish()?;
+            let resolvers = cfg.resolvers.clone();
+            Ok(ScanSummary { by_status, core, input, wall: started.elapsed(), sidelined, resolvers })
         }
-        engine::Stop::Socket(reason) => ScanError::SocketFailed { reason, rows: by_status.iter().sum() },
-        engine::Stop::Interrupted { finished } => {
-            ScanError::Interrupted { rows: by_status.iter().sum(), finished }
+        Err(engine::Stop::Socket(reason)) => {
+            // The sockets failed part way: the rest was never asked.
+            sink.abandon()?;
+            Err(ScanError::SocketFailed { reason, rows })
         }
-    })?;
-    Ok(ScanSummary { by_status, core, input, wall: started.elapsed(), sidelined })
+        Err(engine::Stop::OutputClosed) => {
+            Err(ScanError::Output(OutputError::Write(std::io::Error::other("the writer stopped early"))))
+        }
+        Err(engine::Stop::ResolversDead(reason)) => {
+            // The rest of the list was never asked: incomplete.
+            sink.abandon()?;
+            Err(ScanError::ResolversDead { reason, rows })
+        }
+        Err(engine::Stop::Interrupted { finished }) => {
+            // Ctrl-C is the user's own choice to stop: the rows so far are
+            // the output they asked for (README, "Ctrl-C").
+            sink.finish()?;
+            Err(ScanError::Interrupted { rows, finished })
+        }
+    }
 }
 
 /// A sink that keeps rows in memory (for `mxscan lookup` and tests).
@@ -396,6 +457,10 @@ impl RowSink for Collect {
     }
 
     fn finish(self: Box<Self>) -> Result<(), OutputError> {
+        Ok(())
+    }
+
+    fn abandon(self: Box<Self>) -> Result<(), OutputError> {
         Ok(())
     }
 }

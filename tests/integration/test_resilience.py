@@ -60,9 +60,28 @@ def test_every_resolver_dead_stops_quickly_with_one_line(mxscan_bin, testbed, tm
     assert len(lines) == 1 and "no resolver answers" in lines[0], lines
     # A few timeouts' worth, not 12,000 domains × 3 attempts.
     assert took < 20, f"took {took:.1f}s"
-    # What was written is a valid Parquet file (the invalid lines at least, nothing half-written).
-    rows = read_parquet(out)
+    # The scan is incomplete, so the output keeps its partial name (the final name means complete) and
+    # the error line says where it is; what it holds is a valid Parquet file (the invalid lines at
+    # least, nothing half-written).
+    partial = tmp_path / ".out.parquet.partial"
+    assert not out.exists(), "a scan stopped by dead resolvers must not look complete"
+    assert str(partial) in lines[0] or partial.name in lines[0], lines
+    rows = read_parquet(partial)
     assert all(r["status"] in ("invalid", "timeout") for r in rows), {r["status"] for r in rows}
+
+
+def test_every_resolver_dead_leaves_a_dataset_without_stats(mxscan_bin, testbed, tmp_path):
+    """A dataset directory has no final name: its parts claim only their own lines, and stats.json,
+    written only when the scan is complete, is absent."""
+    (dead,) = free_ports(1)
+    out = tmp_path / "scan.d"
+    proc = run([mxscan_bin, "scan", str(testbed.input_csv), "-o", f"{out}/", "--resolver", f"127.0.0.1:{dead}",
+                "--rate", "0", "--timeout", "1s", "--retries", "1", "--quiet"])
+    assert proc.returncode == 1
+    lines = proc.stderr.decode(errors="replace").strip().splitlines()
+    assert len(lines) == 1 and "no resolver answers" in lines[0] and "--resume" in lines[0], lines
+    assert (out / "journal.jsonl").exists()
+    assert not (out / "stats.json").exists()
 
 
 

@@ -21,7 +21,7 @@ fn row(line: u64) -> DomainRecord {
 }
 
 fn write(dir: &Path, lines: impl IntoIterator<Item = u64>, part_rows: usize, finish: bool) {
-    let mut sink = Dataset::open(dir, manifest(), true).unwrap().into_sink(part_rows).unwrap();
+    let mut sink = Dataset::open(dir, manifest(), true).unwrap().into_sink(part_rows, Vec::new()).unwrap();
     for line in lines {
         sink.write(row(line)).unwrap();
     }
@@ -122,10 +122,23 @@ fn damage_before_the_last_journal_line_is_an_error() {
 #[test]
 fn one_scan_at_a_time() {
     let dir = temp_dir("lock");
-    let first = Dataset::open(&dir, manifest(), false).unwrap().into_sink(10).unwrap();
+    let first = Dataset::open(&dir, manifest(), false).unwrap().into_sink(10, Vec::new()).unwrap();
     let err = Dataset::open(&dir, manifest(), true).unwrap_err().to_string();
     assert!(err.contains("another mxscan"), "{err}");
     drop(first);
     assert!(Dataset::open(&dir, manifest(), true).is_ok(), "the lock goes with the sink");
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_resumed_scan_is_not_complete_until_it_ends() {
+    // stats.json marks a complete scan: a run that takes the dataset up
+    // removes the previous run's, so a failed resume cannot look complete.
+    let dir = temp_dir("stats");
+    write(&dir, 1..=5, 100, true);
+    fs::write(dir.join(STATS), "{}").unwrap();
+    let resumed = Dataset::open(&dir, manifest(), true).unwrap();
+    assert!(!dir.join(STATS).exists());
+    drop(resumed);
     fs::remove_dir_all(&dir).unwrap();
 }
