@@ -106,3 +106,40 @@ def mxscan_bin():
 def check_output_tool():
     """The project's own contract checker (tests/integration/check_output.py)."""
     return str(Path(__file__).resolve().parent / "check_output.py")
+
+
+@pytest.fixture(scope="session")
+def untuned_testbed(tmp_path_factory):
+    """The same world behind Unbound as Debian ships it (UNBOUND_PROFILE=untuned: default socket buffers,
+    default query table), with a cold cache: what a new user's resolver looks like."""
+    missing = [t for t in ("knotd", "unbound", "kdig") if not shutil.which(t, path=SBIN_PATH)]
+    if missing:
+        unavailable(f"{', '.join(missing)} not installed (Debian packages knot, knot-dnsutils, unbound)")
+    world = Path(tmp_path_factory.mktemp("untuned-world"))
+    knot_port, unbound_port, dead_port = free_ports(3)
+    env = dict(os.environ, PATH=SBIN_PATH, PYTHON=sys.executable, KNOT_PORT=str(knot_port),
+               UNBOUND_PORT=str(unbound_port), DEAD_PORT=str(dead_port), UNBOUND_PROFILE="untuned")
+    script = str(REPO / "scripts" / "testbed")
+    start = subprocess.run(
+        [script, "start", str(world), "--domains", os.environ.get("MXSCAN_TEST_DOMAINS", "12000"),
+         "--seed", os.environ.get("MXSCAN_TEST_SEED", "1")],
+        env=env, capture_output=True, text=True, timeout=300)
+    if start.returncode != 0:
+        subprocess.run([script, "stop", str(world)], env=env, capture_output=True, timeout=60)
+        pytest.fail(f"scripts/testbed start (untuned) failed:\n{start.stderr}", pytrace=False)
+
+    def restart():
+        """A fresh, cold Unbound (and Knot) for the next scan."""
+        subprocess.run([script, "stop", str(world)], env=env, capture_output=True, timeout=60)
+        again = subprocess.run([script, "start", str(world)], env=env, capture_output=True, text=True, timeout=300)
+        if again.returncode != 0:
+            pytest.fail(f"scripts/testbed restart (untuned) failed:\n{again.stderr}", pytrace=False)
+
+    try:
+        with open(world / "truth.jsonl", encoding="utf-8") as fh:
+            truth = [json.loads(line) for line in fh]
+        bed = Testbed(world, f"127.0.0.1:{unbound_port}", truth)
+        bed.restart = restart
+        yield bed
+    finally:
+        subprocess.run([script, "stop", str(world)], env=env, capture_output=True, timeout=60)

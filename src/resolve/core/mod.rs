@@ -534,7 +534,7 @@ impl ScanCore {
     }
 
     fn on_answer(&mut self, l: u32, resolver: u16, answer: Answer, now: Instant) {
-        let (verdict, observed) = validate::judge(u16::from(answer.rcode));
+        let (verdict, observed) = validate::judge(answer.rcode);
         self.observe(resolver, observed, now);
         match verdict {
             validate::Verdict::Decided(status) => {

@@ -5,18 +5,7 @@
 use super::super::LookupStatus;
 use super::super::health::Observed;
 use crate::dns::inflight::SplitMix;
-
-/// RCODEs (RFC 1035 §4.1.1; BADVERS from the EDNS extended RCODE, RFC 6891
-/// §9), as the full 12-bit value.
-mod rcode {
-    pub(super) const NOERROR: u16 = 0;
-    pub(super) const FORMERR: u16 = 1;
-    pub(super) const SERVFAIL: u16 = 2;
-    pub(super) const NXDOMAIN: u16 = 3;
-    pub(super) const NOTIMP: u16 = 4;
-    pub(super) const REFUSED: u16 = 5;
-    pub(super) const BADVERS: u16 = 16;
-}
+use crate::dns::wire::rcode;
 
 /// What an answer's RCODE says.
 pub(super) enum Verdict {
