@@ -32,6 +32,14 @@ impl Status {
     pub const ALL: [Self; 7] =
         [Self::Ok, Self::NxDomain, Self::ServFail, Self::Refused, Self::Timeout, Self::Invalid, Self::Error];
 
+    /// Whether the MX lookup gave an answer that decides the MX set: NOERROR
+    /// (with or without MX) or NXDOMAIN (the name does not exist, so it has
+    /// no MX at all, RFC 8020). After SERVFAIL, REFUSED, a timeout or another
+    /// error, or for an invalid line, the MX set is unknown.
+    pub fn knows_mx(self) -> bool {
+        matches!(self, Self::Ok | Self::NxDomain)
+    }
+
     /// The contract's spelling.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -226,14 +234,11 @@ impl DomainRecord {
 }
 
 impl DomainRecord {
-    /// Whether the MX lookup gave an answer that decides the MX set: NOERROR
-    /// (with or without MX) or NXDOMAIN (the name does not exist, so it has
-    /// no MX at all, RFC 8020). After SERVFAIL, REFUSED, a timeout or another
-    /// error, or for an invalid line, the MX set is unknown, and so is every
-    /// column derived from it (`null_mx`, `implicit_mx`, `self_hosted` are
-    /// null, not false).
+    /// Whether the MX set is known ([`Status::knows_mx`]); when it is not,
+    /// every column derived from it (`null_mx`, `implicit_mx`,
+    /// `self_hosted`) is null, not false.
     pub fn knows_mx(&self) -> bool {
-        matches!(self.status, Status::Ok | Status::NxDomain)
+        self.status.knows_mx()
     }
 }
 

@@ -277,10 +277,6 @@ mod tests {
     /// and in docs/findings.md (up to "Planned") are the catalogue's.
     #[test]
     fn documented_codes_match_the_catalogue() {
-        let read = |path: &str| {
-            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
-            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        };
         let table = |text: &str| -> Vec<(String, String)> {
             text.lines()
                 .filter(|l| l.starts_with("| `"))
@@ -293,10 +289,10 @@ mod tests {
         let mut want: Vec<(String, String)> =
             CATALOGUE.iter().map(|f| (f.code.to_string(), f.severity.as_str().to_string())).collect();
         want.sort();
-        let readme = read("README.md");
+        let readme = crate::repo_file("README.md");
         let start = readme.find("### Findings").expect("README has a Findings section");
         let end = readme[start + 4..].find("\n## ").map_or(readme.len(), |i| start + 4 + i);
-        let docs = read("docs/findings.md");
+        let docs = crate::repo_file("docs/findings.md");
         let planned = docs.find("## Planned").unwrap_or(docs.len());
         for (doc, text) in [("README.md", &readme[start..end]), ("docs/findings.md", &docs[..planned])] {
             let mut got = table(text);

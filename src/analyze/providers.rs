@@ -334,8 +334,7 @@ mod embedded_tests {
     fn embedded_table_honours_the_contract() {
         let table = ProviderTable::embedded();
         assert!(table.providers().len() >= 80, "{} providers", table.providers().len());
-        let spec = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/providers.md");
-        let spec = std::fs::read_to_string(&spec).expect("docs/providers.md in the repository");
+        let spec = crate::repo_file("docs/providers.md");
         let mut checked = 0;
         for line in spec.lines() {
             let cells: Vec<&str> = line.split('|').map(str::trim).collect();

@@ -57,7 +57,7 @@ pub(crate) struct ResolverArgs {
     pub(crate) timeout: std::time::Duration,
     /// Further attempts after SERVFAIL, REFUSED or a timeout, each on the
     /// next resolver (NXDOMAIN and NODATA are answers); 0 to 20.
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(0..=20))]
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(0..=i64::from(mxscan::scan::MAX_RETRIES)))]
     pub(crate) retries: u8,
 }
 

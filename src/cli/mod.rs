@@ -216,7 +216,7 @@ pub(crate) fn resolvers(args: &ResolverArgs) -> Result<Vec<SocketAddr>> {
     }
     out.dedup();
     if out.len() > scan::MAX_RESOLVERS {
-        bail!("{} resolvers given; at most {} are supported", out.len(), scan::MAX_RESOLVERS);
+        bail!(scan::ConfigError::TooManyResolvers(out.len()));
     }
     Ok(out)
 }

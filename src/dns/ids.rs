@@ -33,15 +33,6 @@ impl IdSource {
         Self { buf: Box::new([0; BATCH]), pos: BATCH, seeded: Some(SplitMix::seeded(seed)) }
     }
 
-    /// A second, independent source of the same kind (a seeded stream forks
-    /// into another seeded stream, for reproducible tests).
-    pub fn fork(&mut self) -> Self {
-        match self.seeded {
-            Some(_) => Self::seeded(self.next_u64()),
-            None => Self::os(),
-        }
-    }
-
     /// Sixteen random bits (a DNS message id).
     pub fn next_u16(&mut self) -> u16 {
         let [a, b] = self.take::<2>();

@@ -110,10 +110,17 @@ impl InflightTable {
     /// Ids per socket: 65,536.
     pub const IDS_PER_SOCKET: usize = 65_536;
 
-    /// The sequence number the next attempt will get (every later one is
-    /// larger).
-    pub fn next_seq(&self) -> u64 {
-        self.next_seq + 1
+    /// Take a sequence number no attempt will have: every attempt inserted
+    /// later gets a larger one, every earlier one has a smaller one.
+    pub fn reserve_seq(&mut self) -> u64 {
+        self.next_seq += 1;
+        self.next_seq
+    }
+
+    /// The source the ids are drawn from, for the other secrets of the
+    /// caller (one buffer of kernel randomness, not two).
+    pub fn ids(&mut self) -> &mut IdSource {
+        &mut self.ids
     }
 
     /// Reserve a slot on the next socket (round robin) under a random free id

@@ -258,11 +258,6 @@ mod tests {
         out
     }
 
-    fn read(path: &str) -> String {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
-        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-    }
-
     /// The schema above is the one definition of the columns; README's
     /// table and docs/output.md (up to "Planned") must say the same names,
     /// types and nullability, or this fails (whichever side drifted).
@@ -270,10 +265,10 @@ mod tests {
     fn documented_columns_match_the_schema() {
         let schema = schema_columns();
         assert!(schema.len() > 25, "{schema:?}");
-        let readme = read("README.md");
+        let readme = crate::repo_file("README.md");
         let start = readme.find("## Output columns").expect("README has an Output columns section");
         let end = readme[start..].find("### Findings").map_or(readme.len(), |i| start + i);
-        let contract = read("docs/output.md");
+        let contract = crate::repo_file("docs/output.md");
         let planned = contract.find("## Planned").unwrap_or(contract.len());
         for (doc, text) in [("README.md", &readme[start..end]), ("docs/output.md", &contract[..planned])] {
             let documented = documented_columns(text);

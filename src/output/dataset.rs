@@ -202,7 +202,7 @@ impl Dataset {
 
     /// Write the journal afresh (manifest and kept entries), atomically.
     fn rewrite_journal(&self) -> io::Result<()> {
-        let tmp = self.dir.join(format!(".{JOURNAL}.partial"));
+        let tmp = super::partial_path(&self.dir.join(JOURNAL));
         let mut out = io::BufWriter::new(File::create(&tmp)?);
         serde_json::to_writer(&mut out, &self.manifest)?;
         out.write_all(b"\n")?;
@@ -270,7 +270,7 @@ impl DatasetSink {
     fn start_part(&mut self) -> Result<&mut OpenPart, OutputError> {
         let name = format!("part-{:06}.parquet", self.next_part);
         self.next_part += 1;
-        let partial = self.dir.join(format!(".{name}.partial"));
+        let partial = super::partial_path(&self.dir.join(&name));
         let file = File::create(&partial)
             .map_err(|source| OutputError::Create { path: partial.display().to_string(), source })?;
         let writer = ParquetSink::new(file, &self.metadata)?;

@@ -245,8 +245,8 @@ impl DomainScan {
         entries.sort_by(|a, b| (a.preference, &a.exchange).cmp(&(b.preference, &b.exchange)));
         assign_tiers(&mut entries);
         let implicit_status = implicit.as_ref().map(HostLookups::status);
-        // Unknown is null, not false: see `DomainRecord::knows_mx`.
-        let answered = matches!(status, Status::Ok | Status::NxDomain);
+        // Unknown is null, not false.
+        let answered = status.knows_mx();
         let implicit_mx = match (status, implicit_status) {
             _ if !answered => None,
             // NXDOMAIN: no name, no addresses. MX present: the implicit MX

@@ -72,6 +72,13 @@ impl State {
             && self.silent.count_ones() >= WINDOW
             && self.heard.is_some_and(|t| now.saturating_duration_since(t) >= silence)
     }
+    /// Never answered, and every one of its first [`NEVER_ANSWERED`] (or
+    /// more) outcomes was silent. The adaptive window sends a silent
+    /// resolver only a few queries per timeout, so a full window of
+    /// outcomes can take longer than a short scan; this is no burst.
+    fn never_answered(&self) -> bool {
+        !self.ever_answered && self.len >= NEVER_ANSWERED && self.silent.count_ones() >= self.len
+    }
     /// Answered at least once in its window.
     fn answers(&self) -> bool {
         let seen = if self.len >= 64 { u64::MAX } else { (1u64 << self.len) - 1 };
@@ -145,26 +152,22 @@ impl ResolverHealth {
         if !fail || s.sidelined {
             return Verdict::Fine;
         }
-        // The adaptive window sends a silent resolver only a few queries per
-        // timeout, so a full window of outcomes can take longer than a
-        // short scan. One that never answered a single query of
-        // [`NEVER_ANSWERED`] while another answers is not having a burst.
-        let never = !s.ever_answered && s.len >= NEVER_ANSWERED && s.silent.count_ones() >= s.len;
-        if never
-            && self.states.iter().enumerate().any(|(i, o)| i != r as usize && !o.sidelined && o.answers())
-        {
-            let len = self.states[r as usize].len;
+        let s = &self.states[r as usize];
+        if !s.full() && !s.never_answered() {
+            return Verdict::Fine;
+        }
+        let others_answer =
+            self.states.iter().enumerate().any(|(i, o)| i != r as usize && !o.sidelined && o.answers());
+        if s.never_answered() && others_answer {
+            let reason =
+                format!("no answer to any of the {} queries it was sent: timeouts or REFUSED", s.len);
             self.states[r as usize].sidelined = true;
-            let reason = format!("no answer to any of the {len} queries it was sent: timeouts or REFUSED");
             return Verdict::Sidelined { resolver: r, reason };
         }
-        let s = &self.states[r as usize];
         if !s.full() {
             return Verdict::Fine;
         }
         let (dead, ratio) = (s.dead(now, silence), s.fail_ratio());
-        let others_answer =
-            self.states.iter().enumerate().any(|(i, o)| i != r as usize && !o.sidelined && o.answers());
         let others_do_better = self
             .states
             .iter()

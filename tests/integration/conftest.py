@@ -69,29 +69,44 @@ class Testbed:
         return self.dir / "input.txt"
 
 
-@pytest.fixture(scope="session")
-def testbed(tmp_path_factory):
+def running_testbed(world, profile):
+    """Start scripts/testbed in `world` with Unbound's `profile` (tuned, untuned); yield the Testbed and
+    stop both servers after. The Testbed's restart() gives a fresh, cold Unbound (and Knot)."""
     missing = [t for t in ("knotd", "unbound", "kdig") if not shutil.which(t, path=SBIN_PATH)]
     if missing:
         unavailable(f"{', '.join(missing)} not installed (Debian packages knot, knot-dnsutils, unbound)")
-    world = Path(os.environ.get("MXSCAN_WORLD") or tmp_path_factory.mktemp("world"))
     knot_port, unbound_port, dead_port = free_ports(3)
     env = dict(os.environ, PATH=SBIN_PATH, PYTHON=sys.executable, KNOT_PORT=str(knot_port),
-               UNBOUND_PORT=str(unbound_port), DEAD_PORT=str(dead_port))
+               UNBOUND_PORT=str(unbound_port), DEAD_PORT=str(dead_port), UNBOUND_PROFILE=profile)
     script = str(REPO / "scripts" / "testbed")
-    start = subprocess.run(
-        [script, "start", str(world), "--domains", os.environ.get("MXSCAN_TEST_DOMAINS", "12000"),
-         "--seed", os.environ.get("MXSCAN_TEST_SEED", "1")],
-        env=env, capture_output=True, text=True, timeout=300)
-    if start.returncode != 0:
+
+    def start(*args):
+        done = subprocess.run([script, "start", str(world), *args], env=env, capture_output=True, text=True,
+                              timeout=300)
+        if done.returncode != 0:
+            subprocess.run([script, "stop", str(world)], env=env, capture_output=True, timeout=60)
+            pytest.fail(f"scripts/testbed start ({profile}) failed:\n{done.stderr}", pytrace=False)
+
+    def restart():
         subprocess.run([script, "stop", str(world)], env=env, capture_output=True, timeout=60)
-        pytest.fail(f"scripts/testbed start failed:\n{start.stderr}", pytrace=False)
+        start()
+
+    start("--domains", os.environ.get("MXSCAN_TEST_DOMAINS", "12000"),
+          "--seed", os.environ.get("MXSCAN_TEST_SEED", "1"))
     try:
         with open(world / "truth.jsonl", encoding="utf-8") as fh:
             truth = [json.loads(line) for line in fh]
-        yield Testbed(world, f"127.0.0.1:{unbound_port}", truth)
+        bed = Testbed(world, f"127.0.0.1:{unbound_port}", truth)
+        bed.restart = restart
+        yield bed
     finally:
         subprocess.run([script, "stop", str(world)], env=env, capture_output=True, timeout=60)
+
+
+@pytest.fixture(scope="session")
+def testbed(tmp_path_factory):
+    world = Path(os.environ.get("MXSCAN_WORLD") or tmp_path_factory.mktemp("world"))
+    yield from running_testbed(world, "tuned")
 
 
 @pytest.fixture(scope="session")
@@ -112,34 +127,4 @@ def check_output_tool():
 def untuned_testbed(tmp_path_factory):
     """The same world behind Unbound as Debian ships it (UNBOUND_PROFILE=untuned: default socket buffers,
     default query table), with a cold cache: what a new user's resolver looks like."""
-    missing = [t for t in ("knotd", "unbound", "kdig") if not shutil.which(t, path=SBIN_PATH)]
-    if missing:
-        unavailable(f"{', '.join(missing)} not installed (Debian packages knot, knot-dnsutils, unbound)")
-    world = Path(tmp_path_factory.mktemp("untuned-world"))
-    knot_port, unbound_port, dead_port = free_ports(3)
-    env = dict(os.environ, PATH=SBIN_PATH, PYTHON=sys.executable, KNOT_PORT=str(knot_port),
-               UNBOUND_PORT=str(unbound_port), DEAD_PORT=str(dead_port), UNBOUND_PROFILE="untuned")
-    script = str(REPO / "scripts" / "testbed")
-    start = subprocess.run(
-        [script, "start", str(world), "--domains", os.environ.get("MXSCAN_TEST_DOMAINS", "12000"),
-         "--seed", os.environ.get("MXSCAN_TEST_SEED", "1")],
-        env=env, capture_output=True, text=True, timeout=300)
-    if start.returncode != 0:
-        subprocess.run([script, "stop", str(world)], env=env, capture_output=True, timeout=60)
-        pytest.fail(f"scripts/testbed start (untuned) failed:\n{start.stderr}", pytrace=False)
-
-    def restart():
-        """A fresh, cold Unbound (and Knot) for the next scan."""
-        subprocess.run([script, "stop", str(world)], env=env, capture_output=True, timeout=60)
-        again = subprocess.run([script, "start", str(world)], env=env, capture_output=True, text=True, timeout=300)
-        if again.returncode != 0:
-            pytest.fail(f"scripts/testbed restart (untuned) failed:\n{again.stderr}", pytrace=False)
-
-    try:
-        with open(world / "truth.jsonl", encoding="utf-8") as fh:
-            truth = [json.loads(line) for line in fh]
-        bed = Testbed(world, f"127.0.0.1:{unbound_port}", truth)
-        bed.restart = restart
-        yield bed
-    finally:
-        subprocess.run([script, "stop", str(world)], env=env, capture_output=True, timeout=60)
+    yield from running_testbed(Path(tmp_path_factory.mktemp("untuned-world")), "untuned")

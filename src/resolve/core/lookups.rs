@@ -20,11 +20,11 @@ pub(super) struct Lookup {
     pub(super) owner: u32,
     /// Other domains waiting for the same answer.
     pub(super) waiters: Vec<u32>,
-    /// Attempt numbers of this lookup are at least this: an attempt with a
-    /// smaller one belonged to an earlier occupant of the same slab slot.
-    pub(super) first_seq: u64,
-    /// Unique per lookup (set by [`Lookups::insert`]): queue entries and TCP
-    /// exchanges name their lookup by handle and serial.
+    /// Reserved from the in-flight table's attempt sequence when the lookup
+    /// was made, so it is unique and every attempt of this lookup has a
+    /// larger sequence number, every attempt of an earlier occupant of the
+    /// same slab slot a smaller one. Queue entries and TCP exchanges name
+    /// their lookup by handle and serial.
     pub(super) serial: u64,
     /// Attempts sent so far.
     pub(super) attempts: u8,
@@ -44,12 +44,23 @@ pub(super) struct Lookup {
     pub(super) answered_failure: Option<(LookupStatus, Option<String>, u16)>,
 }
 
+impl Lookup {
+    /// If `(slot, seq)` is the attempt counting against its window, it no
+    /// longer does: true when it was.
+    pub(super) fn take_current(&mut self, slot: Slot, seq: u64) -> bool {
+        let was = self.current == Some((slot, seq));
+        if was {
+            self.current = None;
+        }
+        was
+    }
+}
+
 /// Lookups in progress, by handle and by question.
 #[derive(Debug, Default)]
 pub(super) struct Lookups {
     slab: Slab<Lookup>,
     by_question: FxHashMap<(Arc<str>, u16), u32>,
-    next_serial: u64,
 }
 
 impl Lookups {
@@ -58,9 +69,7 @@ impl Lookups {
         self.by_question.get(&(Arc::clone(name), qtype)).copied()
     }
 
-    pub(super) fn insert(&mut self, mut lookup: Lookup) -> u32 {
-        self.next_serial += 1;
-        lookup.serial = self.next_serial;
+    pub(super) fn insert(&mut self, lookup: Lookup) -> u32 {
         let key = (Arc::clone(&lookup.name), lookup.qtype);
         let l = self.slab.insert(lookup);
         self.by_question.insert(key, l);
@@ -69,16 +78,12 @@ impl Lookups {
 
     /// The lookup `l`, if it is still the one attempt `seq` was sent for.
     pub(super) fn for_attempt(&mut self, l: u32, seq: u64) -> Option<&mut Lookup> {
-        self.slab.try_get_mut(l).filter(|lookup| seq >= lookup.first_seq)
+        self.slab.try_get_mut(l).filter(|lookup| seq > lookup.serial)
     }
 
     /// The lookup `l`, if it is still the one with `serial`.
     pub(super) fn by_serial(&mut self, l: u32, serial: u64) -> Option<&mut Lookup> {
         self.slab.try_get_mut(l).filter(|lookup| lookup.serial == serial)
-    }
-
-    pub(super) fn get(&self, l: u32) -> &Lookup {
-        self.slab.get(l)
     }
 
     pub(super) fn get_mut(&mut self, l: u32) -> &mut Lookup {
@@ -117,10 +122,6 @@ impl<T> Slab<T> {
             self.entries.push(Some(value));
             (self.entries.len() - 1) as u32
         }
-    }
-
-    pub(super) fn get(&self, i: u32) -> &T {
-        self.entries[i as usize].as_ref().expect("live slab handle")
     }
 
     pub(super) fn try_get(&self, i: u32) -> Option<&T> {

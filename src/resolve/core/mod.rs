@@ -150,7 +150,6 @@ pub struct ScanCore {
     health: ResolverHealth,
     events: VecDeque<CoreEvent>,
     fatal: Option<String>,
-    ids: IdSource,
     /// Secret for the 0x20 case pattern of each attempt.
     case_key: u64,
     stats: CoreStats,
@@ -170,13 +169,13 @@ pub enum CoreEvent {
 
 impl ScanCore {
     /// A core for `cfg`; `ids` draws query ids and secrets.
-    pub fn new(cfg: CoreConfig, mut ids: IdSource) -> Self {
+    pub fn new(cfg: CoreConfig, ids: IdSource) -> Self {
         assert!(!cfg.resolvers.is_empty(), "at least one resolver");
-        let inflight = InflightTable::new(cfg.sockets, ids.fork());
+        let mut inflight = InflightTable::new(cfg.sockets, ids);
         // Silence long enough to be no lossy burst: several timeouts.
         let health = ResolverHealth::new(cfg.resolvers.len(), (cfg.timeout * 5).max(Duration::from_secs(2)));
         let pacing = vec![Pacing::new(cfg.concurrency, cfg.timeout); cfg.resolvers.len()];
-        let case_key = ids.next_u64();
+        let case_key = inflight.ids().next_u64();
         Self {
             cache: HostCache::new(cfg.cache_capacity),
             recursion: vec![Recursion::default(); cfg.resolvers.len()],
@@ -196,7 +195,6 @@ impl ScanCore {
             events: VecDeque::new(),
             fatal: None,
             case_key,
-            ids,
             stats: CoreStats::default(),
         }
     }
@@ -388,7 +386,7 @@ impl ScanCore {
             Ok(answer) => {
                 self.inflight.remove(slot);
                 self.stats.answers += 1;
-                self.on_udp_answer(slot, pending, answer, bytes, now);
+                self.on_udp_answer(slot, pending, answer, now);
             }
             Err(WireError::QuestionMismatch | WireError::NotResponse | WireError::QuestionCount) => {
                 self.stats.unmatched += 1;
@@ -447,7 +445,7 @@ impl ScanCore {
             self.rto_timers.pop();
             let slot = Slot { socket, id };
             if let Some(&pending) = self.inflight.get(slot).filter(|p| p.seq == seq) {
-                self.on_retransmission_timeout(slot, pending, now);
+                self.on_retransmission_timeout(slot, pending);
             }
         }
         while let Some((slot, pending)) = self.inflight.pop_expired(now) {
@@ -466,13 +464,12 @@ impl ScanCore {
     /// The attempt's resolver did not answer within its retransmission
     /// timeout: a loss for its window; send the question again (the attempt
     /// stays answerable until `--timeout`).
-    fn on_retransmission_timeout(&mut self, slot: Slot, pending: Pending, now: Instant) {
+    fn on_retransmission_timeout(&mut self, slot: Slot, pending: Pending) {
         let Some(lookup) = self.lookups.for_attempt(pending.lookup, pending.seq) else { return };
-        if lookup.current != Some((slot, pending.seq)) {
+        if !lookup.take_current(slot, pending.seq) {
             return;
         }
-        lookup.current = None;
-        self.pacing[pending.resolver as usize].on_release(pending.sent_at, now, true, pending.attempt == 1);
+        self.pacing[pending.resolver as usize].on_loss(pending.attempt == 1);
         self.stats.retransmits += 1;
         if !lookup.in_tcp && !lookup.retry_pending && lookup.attempts <= self.cfg.retries {
             lookup.retry_pending = true;
@@ -485,34 +482,25 @@ impl ScanCore {
     fn on_attempt_expired(&mut self, slot: Slot, pending: Pending, now: Instant) {
         let Some(lookup) = self.lookups.for_attempt(pending.lookup, pending.seq) else { return };
         lookup.live -= 1;
-        if lookup.current == Some((slot, pending.seq)) {
-            lookup.current = None;
-            self.pacing[pending.resolver as usize].on_release(
-                pending.sent_at,
-                now,
-                true,
-                pending.attempt == 1,
-            );
+        if lookup.take_current(slot, pending.seq) {
+            self.pacing[pending.resolver as usize].on_loss(pending.attempt == 1);
         }
         self.stats.timeouts += 1;
         self.observe(pending.resolver, Observed::Timeout, now);
         self.after_failure(pending.lookup, now);
     }
 
-    fn on_udp_answer(&mut self, slot: Slot, pending: Pending, answer: Answer, bytes: &[u8], now: Instant) {
+    fn on_udp_answer(&mut self, slot: Slot, pending: Pending, answer: Answer, now: Instant) {
         let (l, r) = (pending.lookup, pending.resolver);
         let lookup = self.lookups.get_mut(l);
         lookup.live -= 1;
-        let counted = lookup.current == Some((slot, pending.seq));
-        if counted {
-            lookup.current = None;
-        }
+        let counted = lookup.take_current(slot, pending.seq);
         let rtt = now.saturating_duration_since(pending.sent_at);
         self.pacing[r as usize].on_answer(rtt, now, counted, pending.attempt == 1);
-        if self.recursion[r as usize].note(bytes) {
+        if self.recursion[r as usize].note(&answer) {
             self.not_recursive(r);
         }
-        if validate::is_referral(bytes) {
+        if validate::is_referral(&answer) {
             // Not an answer about the name: never "no MX".
             self.observe(r, Observed::ServFail, now);
             let detail = "the resolver answered with a referral: it does not recurse".to_string();
@@ -525,7 +513,8 @@ impl ScanCore {
                 return;
             }
             lookup.in_tcp = true;
-            let waiter = TcpWaiter { lookup: l, serial: lookup.serial, resolver: r, id: self.ids.next_u16() };
+            let id = self.inflight.ids().next_u16();
+            let waiter = TcpWaiter { lookup: l, serial: lookup.serial, resolver: r, id };
             self.tcp.start(waiter, self.cfg.resolvers[r as usize], &lookup.name, lookup.qtype);
             self.stats.tcp += 1;
             return;
@@ -612,7 +601,7 @@ impl ScanCore {
             && self.inflight.get(slot).is_some_and(|p| p.seq == seq)
             && let Some(p) = self.inflight.remove(slot)
         {
-            self.pacing[p.resolver as usize].on_release(p.sent_at, now, false, false);
+            self.pacing[p.resolver as usize].on_release();
         }
         let outcome = Arc::new(outcome);
         if lookup.shared {
@@ -654,15 +643,14 @@ impl ScanCore {
             self.lookups.get_mut(l).waiters.push(d);
             return;
         }
-        let first_seq = self.inflight.next_seq();
+        let serial = self.inflight.reserve_seq();
         let l = self.lookups.insert(Lookup {
             name,
             qtype: need.qtype,
             shared: need.shared,
             owner: d,
             waiters: Vec::new(),
-            first_seq,
-            serial: 0,
+            serial,
             attempts: 0,
             live: 0,
             resolver: 0,
@@ -671,7 +659,6 @@ impl ScanCore {
             in_tcp: false,
             answered_failure: None,
         });
-        let serial = self.lookups.get(l).serial;
         let queue = if fresh { &mut self.fresh_queue } else { &mut self.send_queue };
         queue.push_back((l, serial));
     }

@@ -42,7 +42,7 @@ pub const LOSS_SHARE: f64 = 0.05;
 pub const ROUND_MIN: f64 = 32.0;
 /// A congested round lost at least this many.
 pub const MIN_LOSSES: f64 = 3.0;
-/// Rounds over which the baseline loss share is the minimum.
+/// Rounds whose median loss share is the baseline.
 pub const BASELINE_ROUNDS: usize = 8;
 /// The retransmission timeout is never shorter than this: below it, the
 /// scheduling noise of a busy machine looks like loss.
@@ -64,6 +64,11 @@ pub struct Pacing {
     recent_shares: [f64; BASELINE_ROUNDS],
     recent_len: usize,
     recent_next: usize,
+    /// The loss share this path has whatever the load: the median of the
+    /// recent rounds (0 before any). A median, not a mean: the one round
+    /// that overflowed the resolver does not move it. Kept, not computed
+    /// per outcome: it changes only when a round ends.
+    baseline: f64,
     /// Slow start may at most double the window per retransmission timeout:
     /// a loss shows only when its timer fires, and an exponential growth
     /// that ran for many round trips before that would overshoot the
@@ -93,6 +98,7 @@ impl Pacing {
             recent_shares: [0.0; BASELINE_ROUNDS],
             recent_len: 0,
             recent_next: 0,
+            baseline: 0.0,
             doubling_base: INITIAL_WINDOW.min(ceiling),
             doubling_since: None,
             decreases: 0,
@@ -165,14 +171,20 @@ impl Pacing {
         self.cwnd = self.cwnd.min(self.ceiling);
     }
 
-    /// An attempt sent at `sent_at` left the window without an answer: its
-    /// retransmission timer fired at `now` (`lost`), or it was answered over
-    /// TCP or given up for another reason (`lost` false).
-    pub fn on_release(&mut self, _sent_at: Instant, _now: Instant, lost: bool, first: bool) {
-        self.in_flight = self.in_flight.saturating_sub(1);
-        if lost && first {
+    /// A counted attempt's retransmission timer (or `--timeout`) fired: it
+    /// leaves the window as a loss. `first`: it was the question's first
+    /// attempt (only those count toward congestion, see the module docs).
+    pub fn on_loss(&mut self, first: bool) {
+        self.on_release();
+        if first {
             self.round_outcome(true);
         }
+    }
+
+    /// A counted attempt leaves the window without saying anything about
+    /// the resolver (its lookup was decided by another attempt).
+    pub fn on_release(&mut self) {
+        self.in_flight = self.in_flight.saturating_sub(1);
     }
 
     /// Count a first attempt's outcome; a round is a window's worth of
@@ -182,8 +194,7 @@ impl Pacing {
         self.round_outcomes += 1;
         self.round_losses += u32::from(lost);
         let size = self.cwnd.max(ROUND_MIN);
-        let baseline = self.baseline();
-        let limit = (baseline + LOSS_SHARE).max(baseline * 2.0) * size;
+        let limit = (self.baseline + LOSS_SHARE).max(self.baseline * 2.0) * size;
         // Congested as soon as the round's losses pass the limit whatever
         // its remaining outcomes: no need to wait for the round's end.
         let congested = f64::from(self.round_losses) > limit.max(MIN_LOSSES - 1.0);
@@ -194,6 +205,7 @@ impl Pacing {
         self.recent_shares[self.recent_next] = share;
         self.recent_next = (self.recent_next + 1) % BASELINE_ROUNDS;
         self.recent_len = (self.recent_len + 1).min(BASELINE_ROUNDS);
+        self.baseline = median(&self.recent_shares[..self.recent_len]);
         self.round_outcomes = 0;
         self.round_losses = 0;
         if congested {
@@ -204,19 +216,6 @@ impl Pacing {
             self.cwnd = self.ssthresh;
             self.decreases += 1;
         }
-    }
-
-    /// The loss share this path has whatever the load: the median of the
-    /// recent rounds (0 before any). A median, not a mean: the one round
-    /// that overflowed the resolver does not move it.
-    fn baseline(&self) -> f64 {
-        let mut recent = self.recent_shares;
-        let recent = &mut recent[..self.recent_len];
-        if recent.is_empty() {
-            return 0.0;
-        }
-        recent.sort_by(f64::total_cmp);
-        recent[recent.len() / 2]
     }
 
     /// RFC 6298 §2.2 and §2.3 with α = 1/8, β = 1/4.
@@ -233,4 +232,13 @@ impl Pacing {
             }
         }
     }
+}
+
+/// The median of `shares` (the upper one of an even count).
+fn median(shares: &[f64]) -> f64 {
+    let mut sorted = [0.0; BASELINE_ROUNDS];
+    let sorted = &mut sorted[..shares.len()];
+    sorted.copy_from_slice(shares);
+    sorted.sort_by(f64::total_cmp);
+    sorted[sorted.len() / 2]
 }

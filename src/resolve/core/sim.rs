@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use super::tests::{World, core, resolvers, target};
+use super::tests::{World, config, core, drive, drive_until, resolvers, target};
 use super::*;
 use crate::record::Status;
 
@@ -135,14 +135,15 @@ fn all_right(rows: &[DomainRecord], n: usize) {
     assert!(wrong.is_empty(), "{} wrong, e.g. {:?}", wrong.len(), &wrong[..wrong.len().min(5)]);
 }
 
+/// A core over the first `resolvers` of [`resolvers()`], with `timeout`.
+fn core_over(resolvers: usize, retries: u8, timeout: Duration) -> ScanCore {
+    let cfg =
+        CoreConfig { resolvers: super::tests::resolvers()[..resolvers].to_vec(), timeout, ..config(retries) };
+    ScanCore::new(cfg, IdSource::seeded(42))
+}
+
 fn one_resolver(retries: u8, timeout: Duration) -> ScanCore {
-    let mut core = core(retries);
-    core.cfg.resolvers.truncate(1);
-    core.cfg.timeout = timeout;
-    core.pacing = vec![Pacing::new(core.cfg.concurrency, timeout)];
-    core.recursion.truncate(1);
-    core.health = ResolverHealth::new(1, Duration::from_secs(10));
-    core
+    core_over(1, retries, timeout)
 }
 
 #[test]
@@ -210,9 +211,7 @@ fn a_resolver_that_slows_down_mid_scan_loses_nothing() {
 #[test]
 fn two_resolvers_of_different_capacity_each_get_their_share() {
     let (mut world, domains) = world_of(4000);
-    let mut core = core(2);
-    core.cfg.timeout = Duration::from_secs(2);
-    core.pacing = vec![Pacing::new(1000, Duration::from_secs(2)); 2];
+    let mut core = core_over(2, 2, Duration::from_secs(2));
     let mut sims = [SimResolver::new(resolvers()[0], 10, 20), SimResolver::new(resolvers()[1], 10, 200)];
     let run = simulate(&mut core, &mut world, &mut sims, domains);
     all_right(&run.rows, 4000);
@@ -257,21 +256,21 @@ fn a_shared_exchange_that_timed_out_once_is_asked_again_after_the_hold_down() {
     let mut core = core(1);
     let t0 = Instant::now();
     core.admit(target("a.example"), t0);
-    let rows = super::tests::drive(&mut core, &mut world, t0);
+    let rows = drive(&mut core, &mut world, t0);
     let a = &rows[0];
     assert!(a.mx[0].address_status.is_failure(), "{:?}", a.mx[0].address_status);
     // Within the hold-down: the failure is served, nothing is asked.
     let asked = world.asked.len();
     let t1 = t0 + Duration::from_millis(2500);
     core.admit(target("b.example"), t1);
-    let rows = super::tests::drive(&mut core, &mut world, t1);
+    let rows = drive(&mut core, &mut world, t1);
     assert!(rows[0].mx[0].address_status.is_failure());
     let again = world.asked[asked..].iter().filter(|(n, ..)| n == "aspmx.shared.example").count();
     assert_eq!(again, 0, "held down");
     // After it: asked again, and this time answered.
     let t2 = t1 + crate::resolve::cache::HOLD_DOWN * 4;
     core.admit(target("c.example"), t2);
-    let rows = super::tests::drive(&mut core, &mut world, t2);
+    let rows = drive(&mut core, &mut world, t2);
     assert_eq!(rows[0].mx[0].address_status, crate::record::AddressStatus::Ok);
     assert_eq!(rows[0].mx[0].ipv4, vec!["45.0.0.1".parse::<std::net::Ipv4Addr>().unwrap()]);
 }
@@ -279,12 +278,12 @@ fn a_shared_exchange_that_timed_out_once_is_asked_again_after_the_hold_down() {
 #[test]
 fn an_authoritative_only_server_stops_the_scan_with_its_name() {
     let (mut world, domains) = world_of(50);
-    world.referrals = true;
+    world.refers = resolvers();
     let mut core = one_resolver(2, Duration::from_secs(1));
     for d in &domains {
         core.admit(target(d), Instant::now());
     }
-    let reason = super::tests::drive_until(&mut core, &mut world, Instant::now()).expect_err("must stop");
+    let reason = drive_until(&mut core, &mut world, Instant::now()).expect_err("must stop");
     assert!(reason.contains("127.0.0.1:5301") && reason.contains("not a recursive resolver"), "{reason}");
     assert!(world.asked.len() <= 60, "stopped within a handful of answers: {}", world.asked.len());
 }
@@ -293,31 +292,15 @@ fn an_authoritative_only_server_stops_the_scan_with_its_name() {
 fn beside_a_recursive_one_an_authoritative_only_server_is_sidelined() {
     let (mut world, domains) = world_of(300);
     let mut core = core(2);
-    // Resolver 0 gives referrals: a second world answers for it.
-    let mut referrals = World::new();
-    referrals.referrals = true;
+    // Resolver 0 gives referrals.
+    world.refers = vec![resolvers()[0]];
     let t0 = Instant::now();
     for d in &domains {
         core.admit(target(d), t0);
     }
-    let mut buf = Vec::new();
-    let mut rows = Vec::new();
-    let mut now = t0;
-    for _ in 0..100_000 {
-        while let Some(t) = core.poll_transmit(now, &mut buf) {
-            let w = if t.dest == resolvers()[0] { &mut referrals } else { &mut world };
-            if let Some(resp) = w.answer(&buf, t.dest, true) {
-                core.handle_datagram(t.socket, t.dest, &resp, now);
-            }
-        }
-        rows.extend(std::iter::from_fn(|| core.poll_completed()));
-        if core.is_idle() {
-            break;
-        }
-        now = core.poll_timeout().unwrap_or(now).max(now);
-        core.handle_timeout(now);
-    }
+    let rows = drive(&mut core, &mut world, t0);
     all_right(&rows, 300);
     assert_eq!(core.sidelined(), vec![resolvers()[0]]);
-    assert!(referrals.asked.len() <= 10, "{} questions to the referral server", referrals.asked.len());
+    let referred = world.asked.iter().filter(|(_, _, d)| *d == resolvers()[0]).count();
+    assert!(referred <= 10, "{referred} questions to the referral server");
 }

@@ -28,8 +28,9 @@ pub(super) struct World {
     dead: Vec<SocketAddr>,
     /// Questions whose next N copies get no answer.
     pub(super) silent_times: HashMap<(String, RecordType), usize>,
-    /// Answer like an authoritative-only server: referrals, RA=0.
-    pub(super) referrals: bool,
+    /// Resolvers that answer like an authoritative-only server: referrals,
+    /// RA=0.
+    pub(super) refers: Vec<SocketAddr>,
 }
 
 impl World {
@@ -39,7 +40,7 @@ impl World {
             asked: Vec::new(),
             dead: Vec::new(),
             silent_times: HashMap::new(),
-            referrals: false,
+            refers: Vec::new(),
         }
     }
 
@@ -75,9 +76,10 @@ impl World {
         }
         let mut resp = Message::new(q.id, MessageType::Response, q.op_code);
         resp.add_query(question.clone());
-        resp.metadata.recursion_available = !self.referrals;
+        let refers = self.refers.contains(&dest);
+        resp.metadata.recursion_available = !refers;
         resp.metadata.recursion_desired = true;
-        if self.referrals {
+        if refers {
             // An authoritative-only server: "ask the .example servers".
             let ns = Name::from_ascii("a.iana-servers.net.").unwrap();
             let zone = Name::from_ascii("example.").unwrap();
@@ -118,20 +120,22 @@ pub(super) fn resolvers() -> Vec<SocketAddr> {
     vec!["127.0.0.1:5301".parse().unwrap(), "127.0.0.1:5302".parse().unwrap()]
 }
 
+/// Two resolvers, a 1 s timeout, `retries`.
+pub(super) fn config(retries: u8) -> CoreConfig {
+    CoreConfig {
+        resolvers: resolvers(),
+        sockets: 2,
+        timeout: Duration::from_secs(1),
+        retries,
+        concurrency: 1000,
+        mx_only: false,
+        cache_capacity: 1000,
+        randomize_case: false,
+    }
+}
+
 pub(super) fn core(retries: u8) -> ScanCore {
-    ScanCore::new(
-        CoreConfig {
-            resolvers: resolvers(),
-            sockets: 2,
-            timeout: Duration::from_secs(1),
-            retries,
-            concurrency: 1000,
-            mx_only: false,
-            cache_capacity: 1000,
-            randomize_case: false,
-        },
-        IdSource::seeded(42),
-    )
+    ScanCore::new(config(retries), IdSource::seeded(42))
 }
 
 pub(super) fn target(d: &str) -> Target {

@@ -5,7 +5,7 @@
 use super::super::LookupStatus;
 use super::super::health::Observed;
 use crate::dns::inflight::SplitMix;
-use crate::dns::wire::rcode;
+use crate::dns::wire::{Answer, rcode};
 
 /// What an answer's RCODE says.
 pub(super) enum Verdict {
@@ -38,21 +38,14 @@ fn rcode_name(code: u16) -> String {
     }
 }
 
-/// A referral: NOERROR, nothing in the answer section, not authoritative,
-/// recursion not available, and records in the authority section. A
-/// recursive resolver never sends one (RFC 1034 §4.3.1: with RD set it
-/// answers or fails); an authoritative-only server does for every name
-/// below a delegation, and taking that for "no MX" would turn every domain
-/// into `no_mx`. Read from the header alone, so it costs nothing.
-pub(super) fn is_referral(msg: &[u8]) -> bool {
-    if msg.len() < 12 {
-        return false;
-    }
-    let count = |i: usize| u16::from_be_bytes([msg[i], msg[i + 1]]);
-    let aa = msg[2] & 0x04 != 0;
-    let ra = msg[3] & 0x80 != 0;
-    let code = msg[3] & 0x0f;
-    code == 0 && !aa && !ra && count(6) == 0 && count(8) > 0
+/// A referral from a server that does not recurse: the wire walker's
+/// referral (NOERROR, no answer, AA clear, NS records in the authority
+/// section) with RA clear. A recursive resolver never sends one (RFC 1034
+/// §4.3.1: with RD set it answers or fails); an authoritative-only server
+/// does for every name below a delegation, and taking that for "no MX"
+/// would turn every domain into `no_mx`.
+pub(super) fn is_referral(answer: &Answer) -> bool {
+    answer.referral && !answer.recursion_available
 }
 
 /// Referrals from one resolver before it is judged not recursive.
@@ -62,19 +55,17 @@ pub(super) const REFERRALS_TO_JUDGE: u32 = 3;
 #[derive(Debug, Clone, Default)]
 pub(super) struct Recursion {
     referrals: u32,
-    recursive_answers: u32,
+    offered_recursion: bool,
 }
 
 impl Recursion {
     /// Note an accepted answer; true when the resolver is now judged not
     /// recursive (a handful of referrals, never an answer with RA set).
-    pub(super) fn note(&mut self, msg: &[u8]) -> bool {
-        if msg.len() >= 4 && msg[3] & 0x80 != 0 {
-            self.recursive_answers += 1;
-        }
-        if is_referral(msg) {
+    pub(super) fn note(&mut self, answer: &Answer) -> bool {
+        self.offered_recursion |= answer.recursion_available;
+        if is_referral(answer) {
             self.referrals += 1;
-            return self.referrals == REFERRALS_TO_JUDGE && self.recursive_answers == 0;
+            return self.referrals == REFERRALS_TO_JUDGE && !self.offered_recursion;
         }
         false
     }
