@@ -19,6 +19,7 @@ pub mod analyze;
 pub mod dns;
 pub mod input;
 pub mod output;
+pub mod policy;
 pub mod record;
 pub mod report;
 pub mod resolve;
