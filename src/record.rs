@@ -201,6 +201,12 @@ pub struct DomainRecord {
     /// Whether exchanges' addresses were looked up (not in `--mx-only`).
     /// Not an output column: findings about addresses need it.
     pub addresses_checked: bool,
+    /// The resolver set AD on the MX answer (DNSSEC-validated, RFC 4035
+    /// §3.2.3); `None` when the policy stage did not run.
+    pub mx_authenticated: Option<bool>,
+    /// What the policy stage received (`--policy`); `None` when it did not
+    /// run (no `--policy`, or the MX lookup was not NOERROR).
+    pub policy: Option<Box<crate::resolve::policy::PolicyAnswers>>,
 }
 
 impl DomainRecord {
@@ -229,6 +235,8 @@ impl DomainRecord {
             self_hosted: None,
             implicit_status: None,
             addresses_checked: false,
+            mx_authenticated: None,
+            policy: None,
         }
     }
 }

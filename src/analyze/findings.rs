@@ -241,7 +241,65 @@ pub const CATALOGUE: &[Finding] = &[
             r.addresses_checked && addrs.next().is_some_and(|first| addrs.all(|a| a == first))
         },
     },
+    // The policy stage's MX-topology facts (reported when it ran).
+    Finding {
+        code: "nolisting",
+        severity: Severity::Info,
+        summary: "the tier-1 exchanges have no usable address while a higher tier has one (nolisting, deliberate or broken)",
+        reference: "RFC 5321 §5.1",
+        detect: |r| r.policy.is_some() && is_nolisting(r),
+    },
+    Finding {
+        code: "no_fallback_tier",
+        severity: Severity::Info,
+        summary: "several exchanges, all at one preference: load-sharing without a fallback order",
+        reference: "RFC 5321 §5.1",
+        detect: |r| {
+            let mut real = r.mx.iter().filter(|m| !is_null(m));
+            r.policy.is_some()
+                && real.next().is_some_and(|first| {
+                    let rest: Vec<&MxEntry> = real.collect();
+                    rest.iter().any(|m| m.exchange != first.exchange)
+                        && rest.iter().all(|m| m.preference == first.preference)
+                })
+        },
+    },
+    Finding {
+        code: "single_network",
+        severity: Severity::Info,
+        summary: "two or more exchange addresses, all in one IPv4 /24 and one IPv6 /48: one network outage takes all mail down",
+        reference: "—",
+        detect: |r| r.policy.is_some() && r.addresses_checked && is_single_network(r),
+    },
 ];
+
+/// Tier 1 has no usable address, though its lookups gave answers, and a
+/// higher tier has one: senders that try tier 1 first wait or fail, those
+/// that skip it deliver (RFC 5321 §5.1 says to try them in order).
+fn is_nolisting(r: &DomainRecord) -> bool {
+    let usable = |m: &MxEntry| all_addresses(&m.ipv4, &m.ipv6).any(is_usable);
+    let mut tier1 = r.mx.iter().filter(|m| m.tier == 1 && !is_null(m)).peekable();
+    r.addresses_checked
+        && tier1.peek().is_some()
+        && tier1.all(|m| {
+            !m.address_status.is_failure() && m.address_status != AddressStatus::Skipped && !usable(m)
+        })
+        && r.mx.iter().any(|m| m.tier > 1 && usable(m))
+}
+
+/// At least two distinct addresses, every IPv4 one in one /24 and every IPv6
+/// one in one /48.
+fn is_single_network(r: &DomainRecord) -> bool {
+    let v4: Vec<u32> = r.mx.iter().flat_map(|m| m.ipv4.iter().map(|a| u32::from(*a))).collect();
+    let v6: Vec<u128> = r.mx.iter().flat_map(|m| m.ipv6.iter().map(|a| u128::from(*a))).collect();
+    let same =
+        |xs: &[u128], prefix: u32| xs.windows(2).all(|w| w[0] >> (128 - prefix) == w[1] >> (128 - prefix));
+    let v4_wide: Vec<u128> = v4.iter().map(|&a| u128::from(a) << 96).collect();
+    let mut distinct: Vec<u128> = v4_wide.iter().chain(&v6).copied().collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    distinct.len() >= 2 && same(&v4_wide, 24) && same(&v6, 48)
+}
 
 fn is_null(m: &MxEntry) -> bool {
     m.exchange == "."
@@ -329,6 +387,44 @@ mod tests {
         codes.dedup();
         assert_eq!(codes.len(), CATALOGUE.len());
         assert!(codes.iter().all(|c| c.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')));
+    }
+
+    fn with_policy(mut r: DomainRecord) -> DomainRecord {
+        r.policy = Some(Box::default());
+        r
+    }
+
+    #[test]
+    fn mx_topology_facts_need_the_policy_stage() {
+        let one_pref = vec![
+            mx(10, "mx1.example.com", AddressStatus::Ok, &["45.1.2.3"]),
+            mx(10, "mx2.example.com", AddressStatus::Ok, &["45.1.2.4"]),
+        ];
+        assert!(!detect(&record(one_pref.clone())).contains(&"no_fallback_tier"));
+        let got = detect(&with_policy(record(one_pref)));
+        assert_eq!(got, vec!["no_fallback_tier", "single_network"]);
+    }
+
+    #[test]
+    fn nolisting_and_networks() {
+        let mut dead = mx(10, "mx0.example.com", AddressStatus::NoData, &[]);
+        dead.tier = 1;
+        let mut live = mx(20, "mx1.example.com", AddressStatus::Ok, &["45.1.2.3"]);
+        live.tier = 2;
+        let mut far = mx(30, "mx2.example.net", AddressStatus::Ok, &["46.1.2.3"]);
+        far.tier = 3;
+        let got = detect(&with_policy(record(vec![dead.clone(), live.clone(), far.clone()])));
+        assert!(got.contains(&"nolisting") && !got.contains(&"single_network"), "{got:?}");
+        // A failed tier-1 lookup says nothing about nolisting.
+        let failed = MxEntry { address_status: AddressStatus::Timeout, ..dead.clone() };
+        assert!(!detect(&with_policy(record(vec![failed, live.clone()]))).contains(&"nolisting"));
+        // One address is `single_address`, not a network.
+        let got = detect(&with_policy(record(vec![live.clone()])));
+        assert!(!got.contains(&"single_network"), "{got:?}");
+        // IPv6 in two /48s is two networks.
+        let mut v6 = live.clone();
+        v6.ipv6 = vec!["2001:db8:1::1".parse().unwrap(), "2001:db8:2::1".parse().unwrap()];
+        assert!(!detect(&with_policy(record(vec![v6]))).contains(&"single_network"));
     }
 
     #[test]

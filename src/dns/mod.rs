@@ -4,6 +4,7 @@
 pub mod ids;
 pub mod inflight;
 pub mod ratelimit;
+pub mod records;
 pub mod socket;
 pub mod tcp;
 pub mod wire;

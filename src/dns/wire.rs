@@ -22,8 +22,12 @@ pub mod rtype {
     pub const MX: u16 = 15;
     /// IPv6 address (RFC 3596 §2.1).
     pub const AAAA: u16 = 28;
+    /// Text strings (RFC 1035 §3.3.14): SPF, DMARC, MTA-STS, TLS-RPT, DKIM.
+    pub const TXT: u16 = 16;
     /// EDNS0 pseudo-record (RFC 6891 §6.1).
     pub const OPT: u16 = 41;
+    /// DANE certificate association (RFC 6698 §2).
+    pub const TLSA: u16 = 52;
 }
 
 /// Record classes (RFC 1035 §3.2.4).
@@ -119,6 +123,14 @@ pub enum WireError {
 /// advertises [`EDNS_PAYLOAD`] (RFC 6891 §6.2.3). Labels are written as
 /// given, so a 0x20-randomised name keeps its case.
 pub fn encode_query(buf: &mut Vec<u8>, id: u16, qname: &str, qtype: u16) {
+    encode_query_with(buf, id, qname, qtype, false);
+}
+
+/// [`encode_query`], with the EDNS DO bit set when `dnssec_ok` (RFC 3225 §3):
+/// a validating resolver then sets AD on answers it authenticated (RFC 6840
+/// §5.8), which is how the policy stage learns whether an MX or TLSA RRset
+/// is DNSSEC-secure (RFC 7672 §2.2).
+pub fn encode_query_with(buf: &mut Vec<u8>, id: u16, qname: &str, qtype: u16, dnssec_ok: bool) {
     buf.clear();
     buf.extend_from_slice(&id.to_be_bytes());
     // Flags: QR=0, opcode QUERY, RD=1; QDCOUNT=1, ANCOUNT=0, NSCOUNT=0, ARCOUNT=1.
@@ -136,7 +148,8 @@ pub fn encode_query(buf: &mut Vec<u8>, id: u16, qname: &str, qtype: u16) {
     buf.push(0);
     buf.extend_from_slice(&rtype::OPT.to_be_bytes());
     buf.extend_from_slice(&EDNS_PAYLOAD.to_be_bytes());
-    buf.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+    // Extended RCODE 0, version 0, flags (DO is the top bit, RFC 6891 §6.1.4), RDLEN 0.
+    buf.extend_from_slice(&[0, 0, if dnssec_ok { 0x80 } else { 0 }, 0, 0, 0]);
 }
 
 /// The two octets every response starts with, read before anything else so
@@ -168,6 +181,9 @@ pub struct Answer {
     pub truncated: bool,
     /// RA bit: the server offers recursion (RFC 1035 §4.1.1).
     pub recursion_available: bool,
+    /// AD bit: the resolver validated the answer with DNSSEC (RFC 4035
+    /// §3.2.3). Only meaningful from a resolver the scan trusts.
+    pub authenticated: bool,
     /// A referral, the answer of a server that does not recurse: NOERROR, no
     /// answer records, AA clear and NS records in the authority section
     /// (RFC 1034 §4.3.2 step 3b, RFC 8499 §4 "referrals").
@@ -183,6 +199,11 @@ pub struct Answer {
     pub ipv4: Vec<Ipv4Addr>,
     /// AAAA records at the final name.
     pub ipv6: Vec<Ipv6Addr>,
+    /// TXT records at the final name, each record's character-strings
+    /// joined (RFC 7208 §3.3, RFC 7489 §6.6.3 read them that way).
+    pub txt: Vec<Vec<u8>>,
+    /// TLSA records at the final name.
+    pub tlsa: Vec<super::records::Tlsa>,
 }
 
 /// The three record sections (RFC 1035 §4.1).
@@ -229,6 +250,7 @@ pub fn parse_answer(msg: &[u8], qname: &str, qtype: u16, exact_case: bool) -> Re
         rcode: u16::from(msg[3] & 0x0f),
         truncated: msg[2] & 0x02 != 0,
         recursion_available: msg[3] & 0x80 != 0,
+        authenticated: msg[3] & 0x20 != 0,
         ..Answer::default()
     };
     let authoritative = msg[2] & 0x04 != 0;
@@ -340,6 +362,8 @@ pub fn parse_answer(msg: &[u8], qname: &str, qtype: u16, exact_case: bool) -> Re
                 let exchange = if scratch.is_root() { ".".to_string() } else { scratch.to_lower_string() };
                 answer.mx.push(MxRecord { preference, exchange });
             }
+            rtype::TXT => answer.txt.push(super::records::txt(rdata)?),
+            rtype::TLSA => answer.tlsa.push(super::records::tlsa(rdata)?),
             _ => {}
         }
         // RFC 2181 §8: a TTL with the top bit set is treated as zero.
@@ -671,6 +695,51 @@ mod tests {
             assert_eq!(back.queries[0].query_type(), qtype);
             assert_eq!(back.edns.unwrap().max_payload(), EDNS_PAYLOAD);
         }
+    }
+
+    #[test]
+    fn dnssec_ok_query_is_byte_identical_to_hickory() {
+        let mut ours = Vec::new();
+        encode_query_with(&mut ours, 7, "_25._tcp.mx.example", u16::from(RecordType::TLSA), true);
+        let mut msg = Message::new(7, MessageType::Query, OpCode::Query);
+        msg.metadata.recursion_desired = true;
+        msg.add_query(Query::query(name("_25._tcp.mx.example."), RecordType::TLSA));
+        let mut edns = Edns::new();
+        edns.set_max_payload(EDNS_PAYLOAD);
+        edns.set_version(0);
+        edns.set_dnssec_ok(true);
+        msg.set_edns(edns);
+        assert_eq!(ours, msg.to_vec().unwrap());
+        assert!(Message::from_vec(&ours).unwrap().edns.unwrap().flags().dnssec_ok);
+    }
+
+    #[test]
+    fn txt_and_tlsa_answers_with_the_ad_bit() {
+        use hickory_proto::rr::rdata::tlsa::{CertUsage, Matching, Selector};
+        use hickory_proto::rr::rdata::{TLSA, TXT};
+        let txt = Record::from_rdata(
+            name("example.com."),
+            300,
+            RData::TXT(TXT::new(vec!["v=spf1 include:_spf.example.net ".into(), "-all".into()])),
+        );
+        let other = Record::from_rdata(name("example.com."), 300, RData::TXT(TXT::new(vec!["hello".into()])));
+        let mut msg = response("example.com.", RecordType::TXT, vec![txt, other]);
+        msg[3] |= 0x20; // AD
+        let a = parse_answer(&msg, "example.com", rtype::TXT, false).unwrap();
+        assert!(a.authenticated);
+        assert_eq!(a.txt, vec![b"v=spf1 include:_spf.example.net -all".to_vec(), b"hello".to_vec()]);
+
+        let tlsa = TLSA::new(CertUsage::DaneEe, Selector::Spki, Matching::Sha256, vec![0x5a; 32]);
+        let msg = response(
+            "_25._tcp.mx.example.com.",
+            RecordType::TLSA,
+            vec![Record::from_rdata(name("_25._tcp.mx.example.com."), 60, RData::TLSA(tlsa))],
+        );
+        let a = parse_answer(&msg, "_25._tcp.mx.example.com", rtype::TLSA, false).unwrap();
+        assert!(!a.authenticated);
+        assert_eq!(a.tlsa.len(), 1);
+        assert_eq!((a.tlsa[0].usage, a.tlsa[0].selector, a.tlsa[0].matching), (3, 1, 1));
+        assert_eq!(a.tlsa[0].data, vec![0x5a; 32]);
     }
 
     #[test]

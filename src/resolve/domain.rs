@@ -11,6 +11,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use super::policy::{FetchRequest, FetchResult, PolicyScan};
 use super::{LookupStatus, Outcome};
 use crate::analyze::address::is_ip_literal;
 use crate::dns::wire::rtype;
@@ -118,12 +119,31 @@ pub struct DomainScan {
     exchanges: Vec<HostLookups>,
     implicit: Option<HostLookups>,
     pending: usize,
+    /// DKIM selectors to probe when the policy stage runs (`--policy`).
+    policy_selectors: Option<Arc<[String]>>,
+    /// The policy stage, once the MX answer came back NOERROR.
+    policy: Option<PolicyScan>,
 }
 
 impl DomainScan {
     /// A domain about to be scanned; `mx_only` skips every address lookup.
     pub fn new(target: Target, mx_only: bool) -> Self {
-        Self { target, mx_only, mx: None, exchanges: Vec::new(), implicit: None, pending: 1 }
+        Self {
+            target,
+            mx_only,
+            mx: None,
+            exchanges: Vec::new(),
+            implicit: None,
+            pending: 1,
+            policy_selectors: None,
+            policy: None,
+        }
+    }
+
+    /// Run the policy stage too, probing these DKIM selectors.
+    pub fn with_policy(mut self, selectors: Arc<[String]>) -> Self {
+        self.policy_selectors = Some(selectors);
+        self
     }
 
     /// The normalised name.
@@ -136,14 +156,29 @@ impl DomainScan {
         Need { name: self.target.domain.clone(), qtype: rtype::MX, shared: false }
     }
 
-    /// All lookups have come back.
+    /// All lookups (and the policy fetch) have come back.
     pub fn is_done(&self) -> bool {
-        self.pending == 0
+        self.pending == 0 && self.policy.as_ref().is_none_or(PolicyScan::is_done)
+    }
+
+    /// The policy stage's HTTPS fetch, once, when it is due.
+    pub fn take_fetch(&mut self) -> Option<FetchRequest> {
+        self.policy.as_mut()?.take_fetch()
+    }
+
+    /// The policy fetch came back.
+    pub fn on_fetch(&mut self, result: FetchResult) {
+        if let Some(policy) = self.policy.as_mut() {
+            policy.on_fetch(result);
+        }
     }
 
     /// Take the outcome of `(name, qtype)`; return the lookups that follow
     /// from it.
     pub fn on_outcome(&mut self, name: &str, qtype: u16, outcome: &Arc<Outcome>) -> Vec<Need> {
+        if let Some(needs) = self.policy.as_mut().and_then(|p| p.on_outcome(name, qtype, outcome)) {
+            return needs;
+        }
         if qtype == rtype::MX && self.mx.is_none() && name == self.target.domain {
             self.pending -= 1;
             self.mx = Some(Arc::clone(outcome));
@@ -204,8 +239,24 @@ impl DomainScan {
     }
 
     fn after_mx(&mut self, outcome: &Outcome) -> Vec<Need> {
-        if outcome.status != LookupStatus::NoError || self.mx_only {
+        if outcome.status != LookupStatus::NoError {
             return Vec::new();
+        }
+        let mut policy_needs = Vec::new();
+        if let Some(selectors) = &self.policy_selectors {
+            let exchanges: Vec<String> = outcome
+                .answer
+                .mx
+                .iter()
+                .map(|mx| mx.exchange.clone())
+                .filter(|name| name != "." && !is_ip_literal(name) && !name.contains('\\'))
+                .collect();
+            let (policy, needs) = PolicyScan::start(&self.target.domain, &exchanges, selectors);
+            self.policy = Some(policy);
+            policy_needs = needs;
+        }
+        if self.mx_only {
+            return policy_needs;
         }
         let mut needs = Vec::new();
         if outcome.answer.mx.is_empty() {
@@ -224,6 +275,7 @@ impl DomainScan {
             }
         }
         self.pending += needs.len();
+        needs.extend(policy_needs);
         needs
     }
 
@@ -231,7 +283,7 @@ impl DomainScan {
     /// providers and findings). `queries` and `elapsed_ms` come from the
     /// caller, who owns the clock; `resolvers` names the resolver indexes.
     pub fn into_record(self, queries: u16, elapsed_ms: u32, resolvers: &[SocketAddr]) -> DomainRecord {
-        let Self { target, mx, exchanges, implicit, mx_only, .. } = self;
+        let Self { target, mx, exchanges, implicit, mx_only, policy, .. } = self;
         let mx = mx.expect("a finished domain has its MX outcome");
         let status = match mx.status {
             LookupStatus::NoError => Status::Ok,
@@ -281,6 +333,8 @@ impl DomainScan {
             self_hosted: None,
             implicit_status,
             addresses_checked: !mx_only,
+            mx_authenticated: policy.is_some().then_some(mx.answer.authenticated),
+            policy: policy.map(|p| Box::new(p.into_answers())),
         }
     }
 }

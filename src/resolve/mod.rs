@@ -6,6 +6,7 @@ pub mod cache;
 pub mod core;
 pub mod domain;
 pub mod health;
+pub mod policy;
 
 use crate::dns::wire::Answer;
 

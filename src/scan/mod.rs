@@ -52,6 +52,19 @@ pub struct ScanConfig {
     pub providers: Arc<ProviderTable>,
     /// 0x20 case randomisation of query names.
     pub randomize_case: bool,
+    /// The mail policy stage (`--policy`); `None` to skip it.
+    pub policy: Option<PolicyConfig>,
+}
+
+/// The policy stage's settings.
+#[derive(Debug, Clone, Default)]
+pub struct PolicyConfig {
+    /// DKIM selectors to probe at `<selector>._domainkey.<domain>` (empty
+    /// without `--dkim`).
+    pub dkim_selectors: Vec<String>,
+    /// Extra trust anchors (PEM) for MTA-STS policy hosts, beside the
+    /// built-in web PKI roots (`--ca-file`).
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl Default for ScanConfig {
@@ -67,6 +80,7 @@ impl Default for ScanConfig {
             cache_capacity: 65_536,
             providers: Arc::new(ProviderTable::embedded()),
             randomize_case: false,
+            policy: None,
         }
     }
 }
@@ -335,6 +349,7 @@ pub async fn run(
             mx_only: cfg.mx_only,
             cache_capacity: cfg.cache_capacity,
             randomize_case: cfg.randomize_case,
+            policy: cfg.policy.as_ref().map(|p| Arc::from(p.dkim_selectors.clone())),
         },
         IdSource::os(),
     );

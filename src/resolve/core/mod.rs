@@ -38,11 +38,12 @@ use self::validate::{Recursion, mix_case};
 use super::cache::HostCache;
 use super::domain::{DomainScan, Need};
 use super::health::{Observed, ResolverHealth, Verdict};
+use super::policy::{FetchRequest, FetchResult};
 use super::{LookupStatus, Outcome};
 use crate::dns::ids::IdSource;
 use crate::dns::inflight::{InflightTable, Pending, Slot};
 use crate::dns::tcp::TcpError;
-use crate::dns::wire::{self, Answer, WireError};
+use crate::dns::wire::{self, Answer, WireError, rtype};
 use crate::input::Target;
 use crate::record::DomainRecord;
 
@@ -70,6 +71,10 @@ pub struct CoreConfig {
     /// that echo it exactly (draft-vixie-dnsext-dns0x20): about one more bit
     /// of entropy per letter for a spoofer to guess.
     pub randomize_case: bool,
+    /// Run the policy stage (`--policy`), probing these DKIM selectors
+    /// (empty without `--dkim`). MX, TXT and TLSA queries then carry the DO
+    /// bit, so that a validating resolver reports AD (RFC 6840 §5.8).
+    pub policy: Option<Arc<[String]>>,
 }
 
 /// A datagram to send: the payload is in the buffer given to
@@ -121,6 +126,12 @@ struct ActiveDomain {
     last_answer: Option<Instant>,
 }
 
+/// Whether queries of `qtype` carry the DO bit: with the policy stage, the
+/// answers whose authentication it reports (MX, TLSA) and its TXT.
+fn dnssec_ok(cfg: &CoreConfig, qtype: u16) -> bool {
+    cfg.policy.is_some() && matches!(qtype, rtype::MX | rtype::TXT | rtype::TLSA)
+}
+
 /// A lookup waiting to be sent: its handle and serial (a queued entry whose
 /// lookup finished meanwhile is recognised and skipped).
 type Queued = (u32, u64);
@@ -152,6 +163,8 @@ pub struct ScanCore {
     fatal: Option<String>,
     /// Secret for the 0x20 case pattern of each attempt.
     case_key: u64,
+    /// Policy fetches due, by domain handle.
+    fetches: VecDeque<(u32, FetchRequest)>,
     stats: CoreStats,
 }
 
@@ -195,13 +208,17 @@ impl ScanCore {
             events: VecDeque::new(),
             fatal: None,
             case_key,
+            fetches: VecDeque::new(),
             stats: CoreStats::default(),
         }
     }
 
     /// Start scanning a domain.
     pub fn admit(&mut self, target: Target, now: Instant) {
-        let scan = DomainScan::new(target, self.cfg.mx_only);
+        let mut scan = DomainScan::new(target, self.cfg.mx_only);
+        if let Some(selectors) = &self.cfg.policy {
+            scan = scan.with_policy(Arc::clone(selectors));
+        }
         let need = scan.start();
         let d = self.domains.insert(ActiveDomain { scan, queries: 0, first_sent: None, last_answer: None });
         self.request(d, need, true, now);
@@ -300,10 +317,12 @@ impl ScanCore {
         let attempt = lookup.attempts;
         let (slot, seq) = self.inflight.insert(l, resolver, attempt, now, now + self.cfg.timeout);
         lookup.current = Some((slot, seq));
+        let dnssec_ok = dnssec_ok(&self.cfg, lookup.qtype);
         if self.cfg.randomize_case {
-            wire::encode_query(buf, slot.id, &mix_case(&lookup.name, seq ^ self.case_key), lookup.qtype);
+            let name = mix_case(&lookup.name, seq ^ self.case_key);
+            wire::encode_query_with(buf, slot.id, &name, lookup.qtype, dnssec_ok);
         } else {
-            wire::encode_query(buf, slot.id, &lookup.name, lookup.qtype);
+            wire::encode_query_with(buf, slot.id, &lookup.name, lookup.qtype, dnssec_ok);
         }
         let owner = self.domains.get_mut(lookup.owner);
         owner.queries = owner.queries.saturating_add(1);
@@ -612,13 +631,34 @@ impl ScanCore {
         }
     }
 
+    /// The next policy fetch to make: the driver makes it (off the DNS
+    /// path) and reports back with [`Self::handle_fetch`] under the same
+    /// handle. The domain stays open until then.
+    pub fn poll_fetch(&mut self) -> Option<(u32, FetchRequest)> {
+        self.fetches.pop_front()
+    }
+
+    /// A policy fetch came back.
+    pub fn handle_fetch(&mut self, handle: u32, result: FetchResult) {
+        let Some(domain) = self.domains.try_get_mut(handle) else { return };
+        domain.scan.on_fetch(result);
+        self.finish_if_done(handle);
+    }
+
     fn deliver(&mut self, d: u32, name: &str, qtype: u16, outcome: &Arc<Outcome>, now: Instant) {
         let domain = self.domains.get_mut(d);
         domain.last_answer = Some(now);
         let needs = domain.scan.on_outcome(name, qtype, outcome);
+        if let Some(fetch) = domain.scan.take_fetch() {
+            self.fetches.push_back((d, fetch));
+        }
         for need in needs {
             self.request(d, need, false, now);
         }
+        self.finish_if_done(d);
+    }
+
+    fn finish_if_done(&mut self, d: u32) {
         // A cached outcome delivered from `request` may have finished the
         // domain already.
         if self.domains.try_get(d).is_some_and(|domain| domain.scan.is_done()) {

@@ -131,6 +131,7 @@ pub(super) fn config(retries: u8) -> CoreConfig {
         mx_only: false,
         cache_capacity: 1000,
         randomize_case: false,
+        policy: None,
     }
 }
 
