@@ -114,6 +114,31 @@ pub(crate) struct ScanArgs {
     /// object (only when the scan completes).
     #[arg(long, value_name = "FILE")]
     pub(crate) stats: Option<PathBuf>,
+    /// Also check each domain's mail policy: SPF, DMARC, MTA-STS (its policy
+    /// fetched over HTTPS and its `mx` patterns matched against the MX
+    /// hosts), TLS-RPT and DANE (TLSA per exchange). About five more queries
+    /// a domain and one HTTPS fetch per MTA-STS domain.
+    #[arg(long)]
+    pub(crate) policy: bool,
+    #[command(flatten)]
+    pub(crate) policy_options: PolicyOptions,
+}
+
+/// The policy stage's options (`scan --policy`; `lookup` always runs it).
+#[derive(Debug, Args)]
+pub(crate) struct PolicyOptions {
+    /// With the policy stage, probe DKIM keys at `<selector>._domainkey.<domain>`
+    /// for the built-in list of common selectors (one query each).
+    #[arg(long)]
+    pub(crate) dkim: bool,
+    /// The DKIM selectors to probe instead of the built-in list
+    /// (comma-separated); implies --dkim.
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub(crate) dkim_selectors: Option<Vec<String>>,
+    /// Extra trust anchors (PEM) for MTA-STS policy hosts' certificates,
+    /// beside the built-in web PKI roots (e.g. a private or test CA).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -126,6 +151,8 @@ pub(crate) struct LookupArgs {
     /// Print JSON lines (the scan's row format) instead of text.
     #[arg(long)]
     pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) policy_options: PolicyOptions,
 }
 
 #[derive(Debug, Args)]

@@ -21,6 +21,8 @@ pub(crate) fn run(args: LookupArgs) -> Result<ExitCode> {
         retries: args.resolver.retries,
         sockets: 1,
         providers: Arc::new(super::provider_table(&args.resolver)?),
+        // `lookup` always checks the mail policy.
+        policy: Some(super::policy_config(&args.policy_options)?),
         ..ScanConfig::default()
     };
     let items: Vec<Item> = args

@@ -19,7 +19,8 @@ use mxscan::analyze::providers::ProviderTable;
 use mxscan::input::ListReader;
 use mxscan::output::dataset::{Dataset, Manifest};
 use mxscan::output::{self, Format};
-use mxscan::scan::{self, Counters, ScanConfig, Source};
+use mxscan::policy::fetch::FetchConfig;
+use mxscan::scan::{self, Counters, PolicyConfig, ScanConfig, Source};
 
 pub(crate) fn run() -> Result<ExitCode> {
     let cli = Cli::parse();
@@ -68,8 +69,15 @@ fn scan_command(args: ScanArgs) -> Result<ExitCode> {
         sockets: usize::from(args.sockets),
         providers: Arc::new(provider_table(&args.resolver)?),
         randomize_case: args.randomize_case,
+        policy: None,
         ..ScanConfig::default()
     };
+    let options = &args.policy_options;
+    if !args.policy && (options.dkim || options.dkim_selectors.is_some() || options.ca_file.is_some()) {
+        eprintln!("mxscan: --dkim, --dkim-selectors and --ca-file need --policy");
+        return Ok(ExitCode::from(2));
+    }
+    let cfg = ScanConfig { policy: args.policy.then(|| policy_config(options)).transpose()?, ..cfg };
     if let Err(e) = cfg.check() {
         eprintln!("mxscan: {e}");
         return Ok(ExitCode::from(2));
@@ -183,6 +191,31 @@ async fn count_interrupts(tx: tokio::sync::watch::Sender<u8>) {
 }
 
 /// The embedded provider table, plus `--providers FILE`.
+/// The policy stage's configuration; a bad `--ca-file` or selector is a
+/// one-line error here, before any output is opened or query sent.
+pub(crate) fn policy_config(options: &args::PolicyOptions) -> Result<PolicyConfig> {
+    let selectors: Vec<String> = match &options.dkim_selectors {
+        Some(list) => list.iter().map(|s| s.trim().to_ascii_lowercase()).filter(|s| !s.is_empty()).collect(),
+        None if options.dkim => bail!("--dkim needs --dkim-selectors for now"),
+        None => Vec::new(),
+    };
+    for selector in &selectors {
+        // RFC 6376 §3.1: a selector is one or more labels (letters, digits,
+        // hyphens; underscores occur in practice).
+        let label_ok = |l: &str| {
+            (1..=63).contains(&l.len())
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        };
+        if !selector.split('.').all(label_ok) {
+            bail!(
+                "--dkim-selectors: {selector:?} is not a selector (labels of letters, digits, '-' and '_')"
+            );
+        }
+    }
+    let fetch = FetchConfig { ca_file: options.ca_file.clone(), ..FetchConfig::default() };
+    Ok(PolicyConfig::new(selectors, fetch)?)
+}
+
 pub(crate) fn provider_table(args: &ResolverArgs) -> Result<ProviderTable> {
     let mut table = ProviderTable::embedded();
     if let Some(path) = &args.providers {

@@ -13,8 +13,10 @@ use crate::dns::ratelimit::RateLimit;
 use crate::dns::socket::{BATCH, RecvBatch, UdpPool};
 use crate::dns::tcp::{TcpError, TcpPool};
 use crate::input::Item;
+use crate::policy::fetch::{FetchOutcome, Fetcher};
 use crate::record::DomainRecord;
 use crate::resolve::core::{CoreEvent, CoreStats, ScanCore};
+use crate::resolve::policy::FetchResult;
 
 /// Rows handed to the writer but not yet written, past which no new domain
 /// is admitted: a slow disk must slow the scan, not fill memory.
@@ -30,6 +32,8 @@ pub(crate) struct LoopConfig {
     pub(crate) concurrency: usize,
     pub(crate) rate: u32,
     pub(crate) tcp_timeout: Duration,
+    /// The MTA-STS policy fetcher, when the policy stage runs.
+    pub(crate) fetcher: Option<Fetcher>,
 }
 
 /// Why the loop stopped early.
@@ -52,6 +56,7 @@ pub(crate) enum Stop {
 use Stop::OutputClosed;
 
 type TcpResult = (u64, Result<Vec<u8>, TcpError>);
+type FetchDone = (u32, FetchOutcome);
 
 struct Engine {
     cfg: LoopConfig,
@@ -69,6 +74,11 @@ struct Engine {
     tcp: Arc<TcpPool>,
     tcp_tx: mpsc::UnboundedSender<TcpResult>,
     tcp_open: usize,
+    /// The MTA-STS policy fetcher (`--policy`): fetches run as tasks of
+    /// their own, so a slow policy host never holds up DNS work.
+    fetcher: Option<Fetcher>,
+    fetch_tx: mpsc::UnboundedSender<FetchDone>,
+    fetch_open: usize,
     outbox: Vec<Vec<(SocketAddr, Vec<u8>)>>,
     spare: Vec<Vec<u8>>,
     blocked_socket: Option<usize>,
@@ -88,7 +98,9 @@ pub(crate) async fn run(
     mut interrupts: super::Interrupts,
 ) -> Result<(CoreStats, Vec<SocketAddr>), Stop> {
     let (tcp_tx, mut tcp_rx) = mpsc::unbounded_channel::<TcpResult>();
+    let (fetch_tx, mut fetch_rx) = mpsc::unbounded_channel::<FetchDone>();
     let tcp_timeout = cfg.tcp_timeout;
+    let fetcher = cfg.fetcher.clone();
     let mut engine = Engine {
         limiter: RateLimit::new(cfg.rate),
         outbox: vec![Vec::new(); pool.len()],
@@ -106,6 +118,9 @@ pub(crate) async fn run(
         tcp: Arc::new(TcpPool::new(tcp_timeout)),
         tcp_tx,
         tcp_open: 0,
+        fetcher,
+        fetch_tx,
+        fetch_open: 0,
         spare: Vec::new(),
         blocked_socket: None,
         send_errors: 0,
@@ -117,6 +132,7 @@ pub(crate) async fn run(
         engine.core.handle_timeout(now);
         engine.admit_buffered(now)?;
         engine.spawn_tcp();
+        engine.spawn_fetches();
         let rate_wait = engine.transmit(now);
         engine.collect_rows(now)?;
         if let Err(stop) = engine.report_health() {
@@ -135,7 +151,12 @@ pub(crate) async fn run(
             engine.input_done = true;
             engine.items = Vec::new().into_iter();
         }
-        if engine.input_done && engine.items.len() == 0 && engine.core.is_idle() && engine.tcp_open == 0 {
+        if engine.input_done
+            && engine.items.len() == 0
+            && engine.core.is_idle()
+            && engine.tcp_open == 0
+            && engine.fetch_open == 0
+        {
             engine.flush_rows()?;
             if interrupted == 1 {
                 return Err(Stop::Interrupted { finished: true });
@@ -170,6 +191,15 @@ pub(crate) async fn run(
             Some((token, result)) = tcp_rx.recv() => {
                 engine.tcp_open -= 1;
                 engine.core.handle_tcp(token, result, Instant::now());
+                Ok(())
+            }
+            Some((handle, outcome)) = fetch_rx.recv() => {
+                engine.fetch_open -= 1;
+                let result = FetchResult {
+                    body: outcome.result.map_err(|e| e.to_string()),
+                    cert_not_after_ms: outcome.cert_not_after,
+                };
+                engine.core.handle_fetch(handle, result);
                 Ok(())
             }
             ready = async { engine.pool.writable(blocked.unwrap_or(0)).await }, if blocked.is_some() => {
@@ -265,6 +295,26 @@ impl Engine {
             tokio::spawn(async move {
                 let result = tcp.query(q.dest, &q.query).await;
                 let _ = tx.send((q.token, result));
+            });
+        }
+    }
+
+    /// Policy fetches go to tasks of their own (the fetcher bounds how many
+    /// connect at once).
+    fn spawn_fetches(&mut self) {
+        while let Some((handle, request)) = self.core.poll_fetch() {
+            let Some(fetcher) = self.fetcher.clone() else {
+                // The core asks for fetches only when the policy stage runs,
+                // and then there is a fetcher; answer rather than hang.
+                let body = Err("no policy fetcher".to_string());
+                self.core.handle_fetch(handle, FetchResult { body, cert_not_after_ms: None });
+                continue;
+            };
+            self.fetch_open += 1;
+            let tx = self.fetch_tx.clone();
+            tokio::spawn(async move {
+                let outcome = fetcher.fetch(&request.domain, &request.addrs).await;
+                let _ = tx.send((handle, outcome));
             });
         }
     }

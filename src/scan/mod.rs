@@ -22,6 +22,7 @@ use crate::dns::ids::IdSource;
 use crate::dns::socket::UdpPool;
 use crate::input::{InputError, InputStats, Item, ListReader};
 use crate::output::{OutputError, RowSink};
+use crate::policy::fetch::{FetchConfig, FetchSetupError, Fetcher};
 use crate::record::{DomainRecord, Status};
 use crate::resolve::core::{CoreConfig, CoreStats, ScanCore};
 
@@ -57,14 +58,26 @@ pub struct ScanConfig {
 }
 
 /// The policy stage's settings.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct PolicyConfig {
     /// DKIM selectors to probe at `<selector>._domainkey.<domain>` (empty
     /// without `--dkim`).
     pub dkim_selectors: Vec<String>,
-    /// Extra trust anchors (PEM) for MTA-STS policy hosts, beside the
-    /// built-in web PKI roots (`--ca-file`).
-    pub ca_file: Option<std::path::PathBuf>,
+    /// The MTA-STS policy fetcher (its TLS setup, `--ca-file` included, is
+    /// checked when it is built: before anything is opened or sent).
+    pub fetcher: Fetcher,
+}
+
+/// Policy fetches in flight at most: each is one TLS connection, and a slow
+/// policy host must not hold many (RFC 8461 §3.3 fetches are rare: one per
+/// MTA-STS domain).
+pub const MAX_POLICY_FETCHES: usize = 64;
+
+impl PolicyConfig {
+    /// The policy stage probing `dkim_selectors`, fetching with `fetch`.
+    pub fn new(dkim_selectors: Vec<String>, fetch: FetchConfig) -> Result<Self, FetchSetupError> {
+        Ok(Self { dkim_selectors, fetcher: Fetcher::new(fetch, MAX_POLICY_FETCHES)? })
+    }
 }
 
 impl Default for ScanConfig {
@@ -414,6 +427,7 @@ pub async fn run(
         concurrency: cfg.concurrency.max(1),
         rate: cfg.rate,
         tcp_timeout: cfg.timeout * 2,
+        fetcher: cfg.policy.as_ref().map(|p| p.fetcher.clone()),
     };
     let engine_result =
         engine::run(loop_cfg, core, pool, item_rx, row_tx, Arc::clone(&counters), interrupts).await;
