@@ -8,4 +8,5 @@
 //! mxscan's own engine; this module only says which names to ask.
 
 pub mod dmarc;
+pub mod mta_sts;
 pub mod tags;
