@@ -10,3 +10,4 @@
 pub mod dmarc;
 pub mod mta_sts;
 pub mod tags;
+pub mod tlsrpt;

@@ -98,6 +98,22 @@ fn piece(raw: &str) -> Piece<'_> {
     Piece::Tag { name, value: value.trim_start_matches(is_fws) }
 }
 
+/// The fields of a record shaped `version 1*(delim field) [delim]` with
+/// `delim = *WSP ";" *WSP` (RFC 8461 §3.1, RFC 8460 §3): whether it
+/// begins with exactly `version` (no white space before it), and the
+/// fields after the first, trimmed; a trailing delimiter leaves no empty field,
+/// an empty field elsewhere stays (an error for the caller).
+pub(crate) fn version_fields<'a>(record: &'a str, version: &str) -> (bool, Vec<&'a str>) {
+    let mut fields = record.split(';').map(|f| f.trim_matches([' ', '\t']));
+    let first = fields.next();
+    let version_ok = record.starts_with(version) && first == Some(version);
+    let mut rest: Vec<&str> = fields.collect();
+    if rest.last() == Some(&"") {
+        rest.pop();
+    }
+    (version_ok, rest)
+}
+
 /// `sts-ext-name` / `tlsrpt-ext-name` (RFC 8461 §3.1, RFC 8460 §3):
 /// `(ALPHA / DIGIT) *31(ALPHA / DIGIT / "_" / "-" / ".")`.
 pub(crate) fn is_ext_name(name: &str) -> bool {
@@ -285,6 +301,15 @@ mod tests {
         assert!(!starts_with_version(b"v=STSv10; id=1", b"v=STSv1"));
         assert!(!starts_with_version(b" v=STSv1; id=1", b"v=STSv1"));
         assert!(!starts_with_version(b"v=stsv1; id=1", b"v=STSv1"));
+    }
+
+    #[test]
+    fn fields_after_the_version() {
+        assert_eq!(version_fields("v=X; a=1 ;b=2;", "v=X"), (true, vec!["a=1", "b=2"]));
+        assert_eq!(version_fields("v=X;;a=1", "v=X"), (true, vec!["", "a=1"]));
+        assert_eq!(version_fields("v=X", "v=X"), (true, vec![]));
+        assert_eq!(version_fields(" v=X; a=1", "v=X"), (false, vec!["a=1"]));
+        assert_eq!(version_fields("a=1; v=X", "v=X"), (false, vec!["v=X"]));
     }
 
     #[test]

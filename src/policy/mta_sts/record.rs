@@ -14,7 +14,9 @@
 //! selected and reported invalid (`mta_sts_record_invalid`); senders treat
 //! it as no policy either way.
 
-use crate::policy::tags::{self, Selection, TxtRecord, is_ext_name, is_ext_value, starts_with_version};
+use crate::policy::tags::{
+    self, Selection, TxtRecord, is_ext_name, is_ext_value, starts_with_version, version_fields,
+};
 
 const VERSION: &str = "v=STSv1";
 
@@ -36,19 +38,10 @@ pub struct StsRecord {
 /// Parses an `_mta-sts` record.
 pub fn parse_record(record: &str) -> StsRecord {
     let mut out = StsRecord { id: None, errors: Vec::new() };
-    let mut fields = record.split(';').map(|f| f.trim_matches([' ', '\t']));
-    // The version is the very first thing (no leading white space).
-    let version_ok = record.starts_with(VERSION) && fields.next() == Some(VERSION);
+    let (version_ok, fields) = version_fields(record, VERSION);
     if !version_ok {
         out.errors.push("v: must come first and be STSv1".into());
     }
-    let rest: Vec<&str> = fields.collect();
-    let (last, middle) = match rest.split_last() {
-        Some((&"", middle)) => (None, middle), // a trailing delimiter
-        Some((&last, middle)) => (Some(last), middle),
-        None => (None, &[][..]),
-    };
-    let fields: Vec<&str> = middle.iter().copied().chain(last).collect();
     if version_ok && fields.is_empty() {
         out.errors.push("no field after v".into());
     }
