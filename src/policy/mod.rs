@@ -7,4 +7,10 @@
 //! the output contract's columns, with errors as data. Lookups go through
 //! mxscan's own engine; this module only says which names to ask.
 
+pub mod dane;
+pub mod dkim;
+pub mod dmarc;
 pub mod fetch;
+pub mod mta_sts;
+pub mod tags;
+pub mod tlsrpt;
