@@ -146,7 +146,7 @@ impl MxEntry {
 }
 
 /// One output row.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DomainRecord {
     /// Normalised name; `None` for invalid input.
     pub domain: Option<String>,

@@ -196,7 +196,9 @@ async fn count_interrupts(tx: tokio::sync::watch::Sender<u8>) {
 pub(crate) fn policy_config(options: &args::PolicyOptions) -> Result<PolicyConfig> {
     let selectors: Vec<String> = match &options.dkim_selectors {
         Some(list) => list.iter().map(|s| s.trim().to_ascii_lowercase()).filter(|s| !s.is_empty()).collect(),
-        None if options.dkim => mxscan::policy::dkim::DEFAULT_SELECTORS.iter().map(|s| s.to_string()).collect(),
+        None if options.dkim => {
+            mxscan::policy::dkim::DEFAULT_SELECTORS.iter().map(|s| s.to_string()).collect()
+        }
         None => Vec::new(),
     };
     for selector in &selectors {

@@ -19,14 +19,22 @@ use std::sync::Arc;
 use super::domain::Need;
 use super::{LookupStatus, Outcome};
 use crate::dns::wire::rtype;
+use crate::policy::dmarc::discovery::{DmarcLookup, TxtAnswer};
+use crate::policy::dmarc::external::{authorization_queries, rua_unauthorized};
+use crate::policy::dmarc::{DmarcReport, DmarcStatus};
+use crate::policy::mta_sts::MtaStsReport;
 
 /// What a lookup is for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Purpose {
     /// TXT at the domain: its SPF record.
     Spf,
-    /// TXT at `_dmarc.<domain>`.
+    /// TXT at a name of the DMARC discovery (RFC 9989 tree walk, RFC 7489
+    /// organisational domain).
     Dmarc,
+    /// TXT at `<domain>._report._dmarc.<host>` for the `rua` URI at this
+    /// index of the authorisation queries (RFC 7489 §7.1).
+    RuaAuth(usize),
     /// TXT at `_mta-sts.<domain>`.
     MtaStsRecord,
     /// A or AAAA of `mta-sts.<domain>`, the policy host.
@@ -85,12 +93,12 @@ pub enum PolicyFetch {
 
 /// The raw material of a domain's policy columns: every answer the policy
 /// stage received, for [`crate::policy`]'s parsers.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct PolicyAnswers {
     /// TXT at the domain.
     pub spf: Option<Arc<Outcome>>,
-    /// TXT at `_dmarc.<domain>`.
-    pub dmarc: Option<Arc<Outcome>>,
+    /// The DMARC that applies, with the `rua` authorisation checked.
+    pub dmarc: Option<DmarcReport>,
     /// TXT at `_mta-sts.<domain>`.
     pub mta_sts: Option<Arc<Outcome>>,
     /// The policy fetch.
@@ -108,17 +116,24 @@ pub struct PolicyAnswers {
 pub struct PolicyScan {
     domain: String,
     answers: PolicyAnswers,
+    dmarc: DmarcLookup,
+    /// The `rua` authorisation queries of the DMARC found: (URI, name)
+    /// and the answer (`None` while out, or when it failed).
+    rua_auth: Vec<(String, String, Option<Option<Vec<Vec<u8>>>>)>,
     /// Questions asked and not answered yet, with what each is for.
     waiting: Vec<(String, u16, Purpose)>,
     /// A fetch ready to be handed to the owner.
     pending_fetch: Option<FetchRequest>,
 }
 
-/// Whether a TXT outcome holds a record that announces an MTA-STS policy:
-/// the fetch is worth making even when the record has other faults, so the
-/// report can say both (RFC 8461 §3.1: `v=STSv1` first).
-fn announces_policy(outcome: &Outcome) -> bool {
-    outcome.status == LookupStatus::NoError && outcome.answer.txt.iter().any(|t| t.starts_with(b"v=STSv1"))
+/// A TXT outcome as the policy parsers take it: the records (none for
+/// NODATA or NXDOMAIN), or `None` when the lookup failed.
+pub fn txt_answer(outcome: &Outcome) -> TxtAnswer<'_> {
+    match outcome.status {
+        LookupStatus::NoError => Some(&outcome.answer.txt),
+        LookupStatus::NxDomain => Some(&[]),
+        _ => None,
+    }
 }
 
 impl PolicyScan {
@@ -129,12 +144,16 @@ impl PolicyScan {
         let mut scan = Self {
             domain: domain.to_string(),
             answers: PolicyAnswers::default(),
+            dmarc: DmarcLookup::new(domain),
+            rua_auth: Vec::new(),
             waiting: Vec::new(),
             pending_fetch: None,
         };
         let mut needs = Vec::new();
         scan.ask(&mut needs, domain.to_string(), rtype::TXT, Purpose::Spf, false);
-        scan.ask(&mut needs, format!("_dmarc.{domain}"), rtype::TXT, Purpose::Dmarc, false);
+        if let Some(name) = scan.dmarc.next_query().map(str::to_string) {
+            scan.ask(&mut needs, name, rtype::TXT, Purpose::Dmarc, false);
+        }
         scan.ask(&mut needs, format!("_mta-sts.{domain}"), rtype::TXT, Purpose::MtaStsRecord, false);
         scan.ask(&mut needs, format!("_smtp._tls.{domain}"), rtype::TXT, Purpose::TlsRpt, false);
         for exchange in exchanges {
@@ -201,13 +220,17 @@ impl PolicyScan {
         for purpose in purposes {
             match purpose {
                 Purpose::Spf => self.answers.spf = Some(Arc::clone(outcome)),
-                Purpose::Dmarc => self.answers.dmarc = Some(Arc::clone(outcome)),
+                Purpose::Dmarc => self.on_dmarc(outcome, &mut needs),
+                Purpose::RuaAuth(i) => {
+                    self.rua_auth[i].2 = Some(txt_answer(outcome).map(<[Vec<u8>]>::to_vec));
+                    self.finish_dmarc();
+                }
                 Purpose::TlsRpt => self.answers.tlsrpt = Some(Arc::clone(outcome)),
                 Purpose::Tlsa(i) => self.answers.tlsa[i].1 = Some(Arc::clone(outcome)),
                 Purpose::Dkim(i) => self.answers.dkim[i].1 = Some(Arc::clone(outcome)),
                 Purpose::MtaStsRecord => {
                     self.answers.mta_sts = Some(Arc::clone(outcome));
-                    if announces_policy(outcome) {
+                    if MtaStsReport::from_txt(txt_answer(outcome)).needs_fetch() {
                         self.answers.policy = PolicyFetch::Resolving { a: None, aaaa: None };
                         let host = format!("mta-sts.{}", self.domain);
                         self.ask(&mut needs, host.clone(), rtype::A, Purpose::PolicyHost, false);
@@ -218,6 +241,35 @@ impl PolicyScan {
             }
         }
         Some(needs)
+    }
+
+    /// One answer of the DMARC discovery: ask the next name, or, once it
+    /// is complete, the `rua` authorisation records of the record found.
+    fn on_dmarc(&mut self, outcome: &Outcome, needs: &mut Vec<Need>) {
+        self.dmarc.answer(txt_answer(outcome));
+        if let Some(name) = self.dmarc.next_query().map(str::to_string) {
+            return self.ask(needs, name, rtype::TXT, Purpose::Dmarc, false);
+        }
+        let report = self.dmarc.finish().report();
+        for (i, (uri, name)) in authorization_queries(&report).into_iter().enumerate() {
+            self.rua_auth.push((uri, name.clone(), None));
+            self.ask(needs, name, rtype::TXT, Purpose::RuaAuth(i), false);
+        }
+        self.answers.dmarc = Some(report);
+        self.finish_dmarc();
+    }
+
+    /// With every authorisation answer in, name the unauthorised `rua`s.
+    fn finish_dmarc(&mut self) {
+        let Some(report) = self.answers.dmarc.as_mut() else { return };
+        if self.rua_auth.iter().any(|(_, _, answer)| answer.is_none())
+            || report.status == DmarcStatus::TempError
+        {
+            return;
+        }
+        let answers: Vec<(String, Option<Vec<Vec<u8>>>)> =
+            self.rua_auth.iter().map(|(_, name, answer)| (name.clone(), answer.clone().flatten())).collect();
+        report.rua_unauthorized = rua_unauthorized(report, &answers);
     }
 
     fn on_policy_host(&mut self, qtype: u16, outcome: &Arc<Outcome>) {
@@ -308,25 +360,40 @@ mod tests {
         assert_eq!(scan.pending(), 7);
     }
 
+    /// Answer every question (and every follow-up) with `answer`, which
+    /// returns `None` to leave a question unanswered; returns what is left.
+    fn drive(
+        scan: &mut PolicyScan,
+        mut needs: Vec<Need>,
+        answer: impl Fn(&str, u16) -> Option<Arc<Outcome>>,
+    ) -> Vec<Need> {
+        let mut left = Vec::new();
+        while let Some(need) = needs.pop() {
+            match answer(&need.name, need.qtype) {
+                Some(outcome) => {
+                    needs.extend(scan.on_outcome(&need.name, need.qtype, &outcome).expect("ours"))
+                }
+                None => left.push(need),
+            }
+        }
+        left
+    }
+
     #[test]
     fn an_mta_sts_record_leads_to_the_policy_host_then_one_fetch() {
         let (mut scan, needs) = PolicyScan::start("example.com", &[], &[]);
-        for need in &needs {
-            let answer =
-                if need.name == "_mta-sts.example.com" { txt(&["v=STSv1; id=20240101;"]) } else { txt(&[]) };
-            let follow = scan.on_outcome(&need.name, need.qtype, &answer).expect("ours");
-            if need.name == "_mta-sts.example.com" {
-                assert_eq!(
-                    names(&follow),
-                    vec![
-                        ("mta-sts.example.com".into(), rtype::A, false),
-                        ("mta-sts.example.com".into(), rtype::AAAA, false)
-                    ]
-                );
-            } else {
-                assert!(follow.is_empty());
-            }
-        }
+        let left = drive(&mut scan, needs, |name, _| match name {
+            "_mta-sts.example.com" => Some(txt(&["v=STSv1; id=20240101;"])),
+            "mta-sts.example.com" => None,
+            _ => Some(txt(&[])),
+        });
+        assert_eq!(
+            names(&left),
+            vec![
+                ("mta-sts.example.com".into(), rtype::AAAA, false),
+                ("mta-sts.example.com".into(), rtype::A, false)
+            ]
+        );
         assert!(scan.on_outcome("unrelated.example", rtype::TXT, &txt(&[])).is_none());
         let a = Answer { ipv4: vec!["127.0.80.1".parse().unwrap()], ..Answer::default() };
         scan.on_outcome("mta-sts.example.com", rtype::A, &outcome(LookupStatus::NoError, a));
@@ -347,19 +414,47 @@ mod tests {
     }
 
     #[test]
-    fn a_policy_host_without_address_needs_no_fetch() {
-        let (mut scan, _) = PolicyScan::start("example.org", &[], &[]);
-        scan.on_outcome("_mta-sts.example.org", rtype::TXT, &txt(&["v=STSv1; id=1"]));
+    fn an_invalid_mta_sts_record_or_a_host_without_address_needs_no_fetch() {
+        let (mut scan, needs) = PolicyScan::start("example.org", &[], &[]);
         let gone = outcome(LookupStatus::NxDomain, Answer::default());
-        scan.on_outcome("mta-sts.example.org", rtype::A, &gone);
-        scan.on_outcome("mta-sts.example.org", rtype::AAAA, &gone);
-        assert!(scan.take_fetch().is_none());
-        for name in ["example.org", "_dmarc.example.org", "_smtp._tls.example.org"] {
-            scan.on_outcome(name, rtype::TXT, &txt(&[]));
-        }
-        assert!(scan.is_done());
+        let left = drive(&mut scan, needs, |name, _| match name {
+            "_mta-sts.example.org" => Some(txt(&["v=STSv1; id=1"])),
+            "mta-sts.example.org" => Some(Arc::clone(&gone)),
+            _ => Some(txt(&[])),
+        });
+        assert!(left.is_empty() && scan.take_fetch().is_none() && scan.is_done());
         assert!(
             matches!(scan.into_answers().policy, PolicyFetch::NoAddress(ref why) if why.contains("NXDOMAIN"))
         );
+
+        // `id` must be 1–32 alphanumerics (RFC 8461 §3.1): no policy is fetched.
+        let (mut scan, needs) = PolicyScan::start("example.net", &[], &[]);
+        drive(&mut scan, needs, |name, _| match name {
+            "_mta-sts.example.net" => Some(txt(&["v=STSv1; id=not-alphanumeric"])),
+            _ => Some(txt(&[])),
+        });
+        assert!(scan.is_done());
+        assert_eq!(scan.into_answers().policy, PolicyFetch::None);
+    }
+
+    #[test]
+    fn dmarc_walks_up_and_checks_external_report_authorisation() {
+        let (mut scan, needs) = PolicyScan::start("mail.shop.example.com", &[], &[]);
+        let record = "v=DMARC1; p=reject; rua=mailto:d@example.com,mailto:r@reports.example.net";
+        let asked = std::cell::RefCell::new(Vec::new());
+        drive(&mut scan, needs, |name, _| {
+            asked.borrow_mut().push(name.to_string());
+            match name {
+                "_dmarc.example.com" => Some(txt(&[record])),
+                "example.com._report._dmarc.reports.example.net" => Some(txt(&[])),
+                _ => Some(txt(&[])),
+            }
+        });
+        assert!(scan.is_done());
+        let asked = asked.into_inner();
+        assert!(asked.contains(&"_dmarc.mail.shop.example.com".to_string()), "{asked:?}");
+        let dmarc = scan.into_answers().dmarc.expect("a DMARC report");
+        assert_eq!(dmarc.found_at.as_deref(), Some("_dmarc.example.com"));
+        assert_eq!(dmarc.rua_unauthorized, vec!["mailto:r@reports.example.net".to_string()]);
     }
 }
