@@ -111,15 +111,22 @@ pub struct PolicyAnswers {
     pub dkim: Vec<(String, Option<Arc<Outcome>>)>,
 }
 
+/// One `rua` authorisation query (RFC 7489 §7.1): the name asked and, once
+/// back, the TXT records (`None` inside when the lookup failed).
+#[derive(Debug)]
+struct RuaAuthorisation {
+    name: String,
+    answer: Option<Option<Vec<Vec<u8>>>>,
+}
+
 /// One domain's policy lookups.
 #[derive(Debug)]
 pub struct PolicyScan {
     domain: String,
     answers: PolicyAnswers,
     dmarc: DmarcLookup,
-    /// The `rua` authorisation queries of the DMARC found: (URI, name)
-    /// and the answer (`None` while out, or when it failed).
-    rua_auth: Vec<(String, String, Option<Option<Vec<Vec<u8>>>>)>,
+    /// The `rua` authorisation queries of the DMARC found.
+    rua_auth: Vec<RuaAuthorisation>,
     /// Questions asked and not answered yet, with what each is for.
     waiting: Vec<(String, u16, Purpose)>,
     /// A fetch ready to be handed to the owner.
@@ -222,7 +229,7 @@ impl PolicyScan {
                 Purpose::Spf => self.answers.spf = Some(Arc::clone(outcome)),
                 Purpose::Dmarc => self.on_dmarc(outcome, &mut needs),
                 Purpose::RuaAuth(i) => {
-                    self.rua_auth[i].2 = Some(txt_answer(outcome).map(<[Vec<u8>]>::to_vec));
+                    self.rua_auth[i].answer = Some(txt_answer(outcome).map(<[Vec<u8>]>::to_vec));
                     self.finish_dmarc();
                 }
                 Purpose::TlsRpt => self.answers.tlsrpt = Some(Arc::clone(outcome)),
@@ -251,8 +258,8 @@ impl PolicyScan {
             return self.ask(needs, name, rtype::TXT, Purpose::Dmarc, false);
         }
         let report = self.dmarc.finish().report();
-        for (i, (uri, name)) in authorization_queries(&report).into_iter().enumerate() {
-            self.rua_auth.push((uri, name.clone(), None));
+        for (i, (_uri, name)) in authorization_queries(&report).into_iter().enumerate() {
+            self.rua_auth.push(RuaAuthorisation { name: name.clone(), answer: None });
             self.ask(needs, name, rtype::TXT, Purpose::RuaAuth(i), false);
         }
         self.answers.dmarc = Some(report);
@@ -262,13 +269,11 @@ impl PolicyScan {
     /// With every authorisation answer in, name the unauthorised `rua`s.
     fn finish_dmarc(&mut self) {
         let Some(report) = self.answers.dmarc.as_mut() else { return };
-        if self.rua_auth.iter().any(|(_, _, answer)| answer.is_none())
-            || report.status == DmarcStatus::TempError
-        {
+        if self.rua_auth.iter().any(|q| q.answer.is_none()) || report.status == DmarcStatus::TempError {
             return;
         }
         let answers: Vec<(String, Option<Vec<Vec<u8>>>)> =
-            self.rua_auth.iter().map(|(_, name, answer)| (name.clone(), answer.clone().flatten())).collect();
+            self.rua_auth.iter().map(|q| (q.name.clone(), q.answer.clone().flatten())).collect();
         report.rua_unauthorized = rua_unauthorized(report, &answers);
     }
 
