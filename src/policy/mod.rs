@@ -6,3 +6,5 @@
 //! record text (or a fetched policy body) and returns a report whose fields are
 //! the output contract's columns, with errors as data. Lookups go through
 //! mxscan's own engine; this module only says which names to ask.
+
+pub mod spf;
