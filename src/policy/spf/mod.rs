@@ -52,12 +52,12 @@
 //! `include` loops terminate the same way.
 
 mod audit;
-// mod check;
+mod check;
 mod macros;
 mod parse;
 
 pub use audit::{SpfAudit, SpfFindings, SpfReport, SpfStatus};
-// pub use check::{CheckHost, Sender, SpfResult};
+pub use check::{CheckHost, Sender, SpfResult};
 pub use macros::{Macro, MacroEnv, MacroPart, MacroString};
 pub use parse::{DualCidr, Mechanism, Qualifier, Record, SyntaxError, SyntaxErrorKind, Term, TermKind};
 
