@@ -2,9 +2,13 @@
 //! asking one question at a time (evaluation is sequential: each term's
 //! answer decides whether the next term is reached).
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 
 use super::macros::{MacroContext, MacroEnv, MacroString};
+use super::names::{
+    addresses, in_v4, in_v6, is_at_or_under, is_valid_domain, mechanism_uses_p, names, normalize,
+    reverse_name,
+};
 use super::parse::{DualCidr, Mechanism, Qualifier, Record, TermKind};
 use super::{Answer, LOOKUP_LIMIT, Query, Selection, VOID_LOOKUP_LIMIT, qtype, select_record};
 
@@ -634,89 +638,5 @@ impl CheckHost {
     fn finish_explanation(&mut self, text: &MacroString, domain: &str) {
         let explanation = self.expand(text, domain);
         self.result = Some(SpfResult::Fail { explanation: Some(explanation) });
-    }
-}
-
-fn normalize(name: &str) -> String {
-    name.trim_end_matches('.').to_ascii_lowercase()
-}
-
-/// §4.3: labels of 1 to 63 octets (a final dot allowed), at most 253
-/// octets, and more than one label.
-fn is_valid_domain(name: &str) -> bool {
-    let name = name.strip_suffix('.').unwrap_or(name);
-    !name.is_empty()
-        && name.len() <= 253
-        && name.contains('.')
-        && name.split('.').all(|label| !label.is_empty() && label.len() <= 63)
-}
-
-/// `name` equals `domain` or is a subdomain of it (case-insensitive).
-fn is_at_or_under(name: &str, domain: &str) -> bool {
-    let name = normalize(name);
-    let domain = normalize(domain);
-    name == domain || name.ends_with(&format!(".{domain}"))
-}
-
-fn mechanism_uses_p(mechanism: &Mechanism) -> bool {
-    match mechanism {
-        Mechanism::Include(spec) | Mechanism::Exists(spec) => spec.uses('p'),
-        Mechanism::A(Some(spec), _) | Mechanism::Mx(Some(spec), _) | Mechanism::Ptr(Some(spec)) => {
-            spec.uses('p')
-        }
-        _ => false,
-    }
-}
-
-fn in_v4(ip: Ipv4Addr, network: Ipv4Addr, prefix: u8) -> bool {
-    let mask = u32::MAX.checked_shl(32 - u32::from(prefix.min(32))).unwrap_or(0);
-    u32::from(ip) & mask == u32::from(network) & mask
-}
-
-fn in_v6(ip: Ipv6Addr, network: Ipv6Addr, prefix: u8) -> bool {
-    let mask = u128::MAX.checked_shl(128 - u32::from(prefix.min(128))).unwrap_or(0);
-    u128::from(ip) & mask == u128::from(network) & mask
-}
-
-/// The addresses of an A or AAAA answer (4 or 16 octets each).
-fn addresses(answer: &Answer) -> impl Iterator<Item = IpAddr> + '_ {
-    let records: &[Vec<u8>] = match answer {
-        Answer::Records(records) => records,
-        _ => &[],
-    };
-    records.iter().filter_map(|r| match r.len() {
-        4 => <[u8; 4]>::try_from(r.as_slice()).ok().map(|o| IpAddr::from(o)),
-        16 => <[u8; 16]>::try_from(r.as_slice()).ok().map(|o| IpAddr::from(o)),
-        _ => None,
-    })
-}
-
-/// The target names of an MX or PTR answer.
-fn names(answer: &Answer) -> Vec<String> {
-    match answer {
-        Answer::Records(records) => records.iter().map(|r| normalize(&String::from_utf8_lossy(r))).collect(),
-        _ => Vec::new(),
-    }
-}
-
-/// The PTR name of an address: `4.3.2.1.in-addr.arpa`, or the reversed
-/// nibbles under `ip6.arpa`.
-fn reverse_name(ip: IpAddr) -> String {
-    match ip {
-        IpAddr::V4(v4) => {
-            let [a, b, c, d] = v4.octets();
-            format!("{d}.{c}.{b}.{a}.in-addr.arpa")
-        }
-        IpAddr::V6(v6) => {
-            let mut out = String::with_capacity(72);
-            for byte in v6.octets().iter().rev() {
-                for nibble in [byte & 0xf, byte >> 4] {
-                    out.push(char::from_digit(u32::from(nibble), 16).unwrap_or('0'));
-                    out.push('.');
-                }
-            }
-            out.push_str("ip6.arpa");
-            out
-        }
     }
 }

@@ -54,6 +54,7 @@
 mod audit;
 mod check;
 mod macros;
+mod names;
 mod parse;
 
 pub use audit::{SpfAudit, SpfFindings, SpfReport, SpfStatus};

@@ -394,3 +394,84 @@ fn all_findings_and_authorization() {
     assert_eq!(case("v=spf1 -all ip4:192.0.2.1 ~all"), (Some('-'), vec![], false));
     assert_eq!(case("v=spf1 -ptr ?all"), (Some('?'), vec!["spf_neutral_all", "spf_ptr"], false));
 }
+
+/// Runs `check_host()` against a map; a name missing from it is NXDOMAIN.
+fn check(ip: &str, mail_from: &str, zone: &[(&str, u16, &[&[u8]])]) -> (SpfResult, Vec<Query>) {
+    let sender =
+        Sender { ip: ip.parse().unwrap(), helo: "helo.example.org".into(), mail_from: mail_from.into() };
+    let mut check = CheckHost::new(sender, "mx.receiver.example", 0);
+    let mut asked = Vec::new();
+    while let Some(query) = check.next_query() {
+        let answer = match zone.iter().find(|(n, t, _)| *n == query.name && *t == query.qtype) {
+            Some((_, _, rrs)) => Answer::Records(rrs.iter().map(|r| r.to_vec()).collect()),
+            None if zone.iter().any(|(n, _, _)| *n == query.name) => Answer::NoData,
+            None => Answer::NxDomain,
+        };
+        // A stray answer changes nothing; the real one moves on.
+        check.answer(&Query { name: "other.example".into(), qtype: query.qtype }, Answer::Failed);
+        check.answer(&query, answer);
+        asked.push(query);
+    }
+    (check.result().cloned().expect("a result once nothing is asked"), asked)
+}
+
+#[test]
+fn check_host_asks_one_question_at_a_time() {
+    let sender = Sender {
+        ip: "192.0.2.1".parse().unwrap(),
+        helo: "h.example".into(),
+        mail_from: "a@example.com".into(),
+    };
+    let mut check = CheckHost::new(sender, "r.example", 0);
+    let first = check.next_query().unwrap();
+    assert_eq!(first, Query { name: "example.com".into(), qtype: qtype::TXT });
+    assert_eq!(check.next_query(), None, "nothing more before the answer");
+    assert_eq!(check.result(), None);
+    check.answer(&first, Answer::Records(vec![b"v=spf1 a -all".to_vec()]));
+    assert_eq!(check.next_query(), Some(Query { name: "example.com".into(), qtype: qtype::A }));
+}
+
+#[test]
+fn check_host_mechanisms() {
+    let zone: &[(&str, u16, &[&[u8]])] = &[
+        ("example.com", qtype::TXT, &[b"v=spf1 a:v6.example.com/24//64 mx include:inc.example.net ptr -all"]),
+        ("v6.example.com", qtype::AAAA, &[&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]]),
+        ("example.com", qtype::MX, &[b"mx.example.com"]),
+        ("mx.example.com", qtype::A, &[&[192, 0, 2, 10]]),
+        ("inc.example.net", qtype::TXT, &[b"v=spf1 ip4:198.51.100.0/24 -all"]),
+        ("7.113.0.203.in-addr.arpa", qtype::PTR, &[b"host.example.com.", b"elsewhere.example.net"]),
+        ("host.example.com", qtype::A, &[&[203, 0, 113, 7]]),
+    ];
+    assert_eq!(check("2001:db8::ffff", "a@example.com", zone).0, SpfResult::Pass, "a//64");
+    assert_eq!(check("192.0.2.10", "a@example.com", zone).0, SpfResult::Pass, "mx");
+    assert_eq!(check("198.51.100.9", "a@example.com", zone).0, SpfResult::Pass, "include");
+    let (result, asked) = check("203.0.113.7", "a@example.com", zone);
+    assert_eq!(result, SpfResult::Pass, "ptr");
+    // The PTR name outside example.com is never validated.
+    assert!(!asked.iter().any(|q| q.name == "elsewhere.example.net"));
+    assert_eq!(check("192.0.2.99", "a@example.com", zone).0, SpfResult::Fail { explanation: None });
+    // An IPv4-mapped IPv6 client is an IPv4 client (§5).
+    assert_eq!(check("::ffff:192.0.2.10", "a@example.com", zone).0, SpfResult::Pass);
+}
+
+#[test]
+fn check_host_identities_and_errors() {
+    let zone: &[(&str, u16, &[&[u8]])] = &[
+        ("helo.example.org", qtype::TXT, &[b"v=spf1 ip4:192.0.2.1 -all exp=why.example.org"]),
+        ("why.example.org", qtype::TXT, &[b"%{l} at %{o} from %{c} not allowed"]),
+        ("broken.example", qtype::TXT, &[b"v=spf1 ip4:192.0.2.1/33 +all"]),
+    ];
+    // An empty MAIL FROM checks the HELO name as postmaster@helo (§2.4, §4.3).
+    assert_eq!(check("192.0.2.1", "", zone).0, SpfResult::Pass);
+    assert_eq!(
+        check("192.0.2.2", "", zone).0,
+        SpfResult::Fail {
+            explanation: Some("postmaster at helo.example.org from 192.0.2.2 not allowed".into())
+        }
+    );
+    assert_eq!(check("192.0.2.1", "a@broken.example", zone).0, SpfResult::PermError);
+    assert_eq!(check("192.0.2.1", "a@nowhere.example", zone).0, SpfResult::None);
+    // §4.3: a single-label or malformed domain is none without a lookup.
+    let (result, asked) = check("192.0.2.1", "a@localhost", zone);
+    assert_eq!((result, asked.len()), (SpfResult::None, 0));
+}
