@@ -32,7 +32,9 @@ impl SpfStatus {
     }
 }
 
-/// The output contract's SPF fields.
+/// The output contract's SPF fields. `all` and `includes` are read from
+/// the selected record when it parses (a record with a syntax error has
+/// only `record` and `errors`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SpfReport {
     /// `none`, `ok`, `permerror` or `temperror`.
@@ -225,8 +227,7 @@ impl SpfAudit {
     /// The next question to resolve, if any; `None` does not mean done:
     /// answers may still be owed (see [`Self::is_done`]).
     pub fn next_query(&mut self) -> Option<Query> {
-        let query = self.to_ask.pop_front()?;
-        Some(query)
+        self.to_ask.pop_front()
     }
 
     /// Hands in the answer to a query [`Self::next_query`] gave. Answers to

@@ -154,9 +154,9 @@ pub struct CheckHost {
     waiting: Option<Waiting>,
     lookups: u8,
     void_lookups: u8,
-    /// `%{p}`, once looked up.
+    /// `%{p}`, looked up once per check, where first needed (§7.3).
     validated: Option<String>,
-    /// The fail result whose explanation is being fetched.
+    /// An explanation text and its `<domain>`, waiting for `%{p}`.
     explanation: Option<(MacroString, String)>,
     result: Option<SpfResult>,
 }

@@ -54,8 +54,8 @@ pub(super) fn addresses(answer: &Answer) -> impl Iterator<Item = IpAddr> + '_ {
         _ => &[],
     };
     records.iter().filter_map(|r| match r.len() {
-        4 => <[u8; 4]>::try_from(r.as_slice()).ok().map(|o| IpAddr::from(o)),
-        16 => <[u8; 16]>::try_from(r.as_slice()).ok().map(|o| IpAddr::from(o)),
+        4 => <[u8; 4]>::try_from(r.as_slice()).ok().map(IpAddr::from),
+        16 => <[u8; 16]>::try_from(r.as_slice()).ok().map(IpAddr::from),
         _ => None,
     })
 }
