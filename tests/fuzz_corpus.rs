@@ -80,6 +80,20 @@ fn row_corpus() {
     replay("row", 5, checks::row);
 }
 
+#[test]
+fn spf_corpus() {
+    replay("spf", 50, checks::spf);
+    // Every cut of every seed: a record ending mid-term, mid-macro,
+    // mid-address.
+    for (name, data) in files("spf") {
+        if name.starts_with("seed-") {
+            for cut in 0..data.len() {
+                checks::spf(&data[..cut]);
+            }
+        }
+    }
+}
+
 proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig { cases: 4000, ..Default::default() })]
     /// Without cargo-fuzz: real answers from the seed corpus, a few octets
@@ -110,5 +124,22 @@ proptest::proptest! {
             data.truncate(n);
         }
         checks::wire_packet(&data);
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 3000, ..Default::default() })]
+    /// Without cargo-fuzz: records built from SPF's own vocabulary (term
+    /// names, qualifiers, macros, CIDR slashes, addresses), so that most
+    /// inputs get deep into the parser and the machines.
+    #[test]
+    fn spf_vocabulary(pieces in proptest::collection::vec(proptest::sample::select(vec![
+        " ", "  ", "v=spf1", "+", "-", "~", "?", "all", "include:", "a", "mx", "ptr", "ip4:", "ip6:", "exists:",
+        "redirect=", "exp=", "x-mod=", ":", "/", "//", "0", "24", "32", "33", "128", "129", "192.0.2.1", "::1",
+        "2001:db8::", "example.com", "_spf.", ".", "%{d}", "%{ir}", "%{l1r-}", "%{p}", "%{c}", "%{D2}", "%%",
+        "%_", "%-", "%", "{", "}", "=", "\t", "\u{e9}", "\x00",
+    ]), 0..24)) {
+        let record = format!("v=spf1 {}", pieces.concat());
+        checks::spf(record.as_bytes());
     }
 }

@@ -252,3 +252,62 @@ pub(crate) fn row(data: &[u8]) {
     let line = mxscan::output::jsonl::to_json(&r).to_string();
     assert!(!line.contains('\n'));
 }
+
+/// The SPF record parser and both SPF machines on arbitrary record bytes:
+/// nothing panics; an accepted record prints to text that parses to the
+/// same terms; an error points inside the record; the static audit and
+/// `check_host()` finish (the lookup limit bounds them) when every TXT
+/// question is answered with the same bytes (so includes and redirects
+/// loop) and every address question with data.
+pub(crate) fn spf(data: &[u8]) {
+    use mxscan::policy::spf::{Answer, CheckHost, Query, Record, Sender, SpfAudit, qtype, select_record};
+    let _ = select_record(&[data]);
+    let text = String::from_utf8_lossy(data);
+    match Record::parse(&text) {
+        Ok(record) => {
+            let printed = record.to_string();
+            let again =
+                Record::parse(&printed).unwrap_or_else(|e| panic!("{printed:?} does not re-parse: {e}"));
+            let kinds = |r: &Record| r.terms.iter().map(|t| t.kind.clone()).collect::<Vec<_>>();
+            assert_eq!(kinds(&again), kinds(&record), "{printed:?}");
+            assert_eq!(again.to_string(), printed);
+        }
+        Err(e) => {
+            assert!(e.pos <= text.len(), "{e}");
+            assert!(text.get(e.pos..).is_some(), "{e}: not at a character boundary");
+        }
+    }
+    let answer = |query: &Query| match query.qtype {
+        qtype::TXT => Answer::Records(vec![data.to_vec()]),
+        qtype::A => Answer::Records(vec![vec![192, 0, 2, 1]]),
+        qtype::AAAA => Answer::Records(vec![[0x20, 1, 0xd, 0xb8].into_iter().chain([0; 12]).collect()]),
+        qtype::MX => Answer::Records(vec![b"mx.example.com".to_vec()]),
+        qtype::PTR => Answer::Records(vec![b"host.example.com".to_vec()]),
+        _ => Answer::NoData,
+    };
+    let mut audit = SpfAudit::new("example.com", Answer::Records(vec![data.to_vec()]));
+    let mut steps = 0;
+    while let Some(query) = audit.next_query() {
+        audit.answer(&query, answer(&query));
+        steps += 1;
+        assert!(steps < 100, "the audit does not end");
+    }
+    assert!(audit.is_done());
+    let report = audit.report();
+    assert!(report.lookups <= 11, "{report:?}");
+    for ip in ["192.0.2.1", "2001:db8::1"] {
+        let sender = Sender {
+            ip: ip.parse().unwrap(),
+            helo: "helo.example.com".into(),
+            mail_from: "a@example.com".into(),
+        };
+        let mut check = CheckHost::new(sender, "receiver.example", 0);
+        let mut steps = 0;
+        while let Some(query) = check.next_query() {
+            check.answer(&query, answer(&query));
+            steps += 1;
+            assert!(steps < 1000, "check_host does not end");
+        }
+        assert!(check.result().is_some());
+    }
+}

@@ -12,5 +12,6 @@ pub mod dkim;
 pub mod dmarc;
 pub mod fetch;
 pub mod mta_sts;
+pub mod spf;
 pub mod tags;
 pub mod tlsrpt;
