@@ -265,6 +265,9 @@ pub(crate) fn dmarc(data: &[u8]) {
     use mxscan::policy::dmarc::{self, DmarcStatus, discovery, external};
     use mxscan::policy::tags::Selection;
     let records = txt_records(data);
+    if let Some(joined) = mxscan::policy::tags::join_character_strings(data) {
+        assert!(joined.len() < data.len());
+    }
     let selection = dmarc::select(&records);
     for record in &records {
         let report = dmarc::parse(&String::from_utf8_lossy(record));

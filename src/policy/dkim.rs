@@ -209,7 +209,7 @@ fn known(name: &str) -> &'static str {
 /// Base64 (RFC 4648 §4, padded), FWS anywhere ignored (RFC 6376 §3.6.1).
 fn base64(text: &str) -> Option<Vec<u8>> {
     let symbols: Vec<u8> = text.bytes().filter(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n')).collect();
-    if symbols.len() % 4 != 0 {
+    if !symbols.len().is_multiple_of(4) {
         return None;
     }
     let padding = symbols.iter().rev().take_while(|&&b| b == b'=').count();
