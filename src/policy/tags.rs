@@ -5,7 +5,7 @@
 //!
 //! **Bytes, not text.** A TXT record is octets; every ABNF here allows
 //! only printable US-ASCII. Selection compares octets. The parsers then
-//! read the record through [`text`], which replaces each invalid UTF-8
+//! read the record through `text`, which replaces each invalid UTF-8
 //! sequence with U+FFFD: that character is outside every value syntax, so
 //! a tag holding one fails its check (or is ignored if the tag is unknown),
 //! and the `record` column stays valid UTF-8 while showing where the bad
