@@ -311,3 +311,125 @@ pub(crate) fn spf(data: &[u8]) {
         assert!(check.result().is_some());
     }
 }
+
+/// Splits fuzz input into TXT records at NUL octets (a record never needs
+/// one to exercise the parsers).
+fn txt_records(data: &[u8]) -> Vec<Vec<u8>> {
+    data.split(|&b| b == 0).map(<[u8]>::to_vec).collect()
+}
+
+/// DMARC: selection, parsing and findings on any record set, and the
+/// discovery walk for a name taken from the input, answered from it.
+pub(crate) fn dmarc(data: &[u8]) {
+    use mxscan::policy::dmarc::{self, DmarcStatus, discovery, external};
+    use mxscan::policy::tags::Selection;
+    let records = txt_records(data);
+    if let Some(joined) = mxscan::policy::tags::join_character_strings(data) {
+        assert!(joined.len() < data.len());
+    }
+    let selection = dmarc::select(&records);
+    for record in &records {
+        let report = dmarc::parse(&String::from_utf8_lossy(record));
+        assert_eq!(report.status == DmarcStatus::Ok, report.errors.is_empty(), "{report:?}");
+        assert!(report.pct.is_none_or(|p| p <= 100));
+        let _ = (report.findings(), report.effective_policy(), external::authorization_queries(&report));
+        if dmarc::is_dmarc_record(record) && records.len() == 1 {
+            assert!(matches!(selection, Selection::One(_)));
+        }
+    }
+    // The first record names the domain; the others answer every query.
+    let domain =
+        String::from_utf8_lossy(records.first().map_or(&[][..], |r| &r[..r.len().min(80)])).into_owned();
+    let names = discovery::tree_walk_names(&domain);
+    assert!(names.len() <= 8, "{names:?}");
+    let _ = discovery::org_domain_name(&domain);
+    let mut lookup = discovery::DmarcLookup::new(&domain);
+    let mut asked = 0;
+    while lookup.next_query().is_some() {
+        asked += 1;
+        assert!(asked <= 9, "eight walk queries and the RFC 7489 one at most");
+        let answer = (data.get(asked) != Some(&0xff)).then_some(&records[1.min(records.len())..]);
+        lookup.answer(answer);
+    }
+    let mut report = lookup.finish().report();
+    let answers: Vec<(String, Option<Vec<Vec<u8>>>)> = external::authorization_queries(&report)
+        .into_iter()
+        .map(|(_, name)| (name, Some(records.clone())))
+        .collect();
+    report.rua_unauthorized = external::rua_unauthorized(&report, &answers);
+    let _ = report.findings();
+}
+
+/// MTA-STS: the TXT record, the policy body, and the column built from
+/// both with exchanges taken from the body's lines.
+pub(crate) fn mta_sts(data: &[u8]) {
+    use mxscan::policy::mta_sts::{self, Fetch, MtaStsReport, MtaStsStatus};
+    let record = mta_sts::parse_record(&String::from_utf8_lossy(data));
+    if record.errors.is_empty() {
+        let id = record.id.expect("a valid record has an id");
+        assert!((1..=32).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric()));
+    }
+    let policy = mta_sts::parse_policy(data);
+    if policy.errors.is_empty() {
+        assert!(policy.mode.is_some() && policy.max_age.is_some_and(|a| a <= mta_sts::policy::MAX_AGE_LIMIT));
+        assert!(!policy.mx_patterns.is_empty() || policy.mode == Some(mta_sts::Mode::None));
+    }
+    let mx: Vec<(String, u8)> = data
+        .split(|&b| b == b'\n')
+        .enumerate()
+        .map(|(i, line)| (String::from_utf8_lossy(line).into_owned(), (i % 3) as u8 + 1))
+        .collect();
+    let report = MtaStsReport::from_txt(Some(&[b"v=STSv1; id=1".to_vec()]))
+        .with_fetch(Fetch::Body { body: data, cert_not_after_ms: Some(i64::from(data.len() as u32)) }, 0)
+        .with_mx(&mx);
+    assert!(report.mx_coverage.is_none_or(|c| (0.0..=1.0).contains(&c)));
+    assert!(report.mx_uncovered.len() <= mx.len());
+    assert_eq!(report.status == MtaStsStatus::Ok, policy.errors.is_empty());
+    let _ = (report.findings(), report.mx_uncovered_severity(&mx));
+    for (pattern, _) in &mx {
+        for (host, _) in &mx {
+            let _ = mta_sts::pattern_matches(pattern, host);
+        }
+    }
+    let _ = MtaStsReport::from_txt(Some(&txt_records(data))).findings();
+}
+
+/// TLS-RPT: selection and parsing.
+pub(crate) fn tlsrpt(data: &[u8]) {
+    use mxscan::policy::tlsrpt::{TlsRptReport, TlsRptStatus, parse};
+    let report = TlsRptReport::from_txt(Some(&txt_records(data)));
+    if report.status == TlsRptStatus::Ok {
+        assert!(!report.rua.is_empty() && report.errors.is_empty());
+    }
+    let direct = parse(&String::from_utf8_lossy(data));
+    assert_eq!(direct.status == TlsRptStatus::Ok, direct.errors.is_empty());
+    let _ = (report.findings(), direct.findings());
+}
+
+/// DKIM: key records, whatever the bytes.
+pub(crate) fn dkim(data: &[u8]) {
+    use mxscan::policy::dkim::{DkimStatus, check_selector, parse_key};
+    let report = parse_key("fuzz", &String::from_utf8_lossy(data));
+    match report.status {
+        DkimStatus::Ok => assert!(report.key_bits.is_some() && report.errors.is_empty(), "{report:?}"),
+        DkimStatus::Revoked => assert!(report.key_bits.is_none() && report.errors.is_empty()),
+        DkimStatus::Invalid => assert!(!report.errors.is_empty()),
+    }
+    if let Some(report) = check_selector("fuzz", &txt_records(data)) {
+        let _ = report.findings();
+    }
+}
+
+/// DANE: TLSA RDATA, the element and the checks.
+pub(crate) fn dane(data: &[u8]) {
+    use mxscan::policy::dane::{ExchangeTlsa, Tlsa, findings};
+    let records: Vec<Tlsa> = data.chunks(35).filter_map(Tlsa::from_rdata).collect();
+    for tlsa in &records {
+        let element = tlsa.element();
+        assert_eq!(element.data.len(), tlsa.data.len() * 2);
+        assert!(element.data.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        assert!(!(tlsa.usable() && (tlsa.unusable_usage() || tlsa.bad_digest_length())));
+    }
+    let ad = data.first().map(|b| b % 2 == 0);
+    let _ = findings(&[ExchangeTlsa { tlsa: &records, authenticated: ad }], ad);
+}

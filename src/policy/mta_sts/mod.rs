@@ -1,6 +1,6 @@
-//! MTA-STS (RFC 8461): the `_mta-sts` TXT record ([`record`]), the policy
-//! file ([`policy`]), how its `mx` patterns cover the domain's exchanges
-//! ([`coverage`]), and the `mta_sts` column built from the three steps the
+//! MTA-STS (RFC 8461): the `_mta-sts` TXT record ([`record`](mod@record)), the policy
+//! file ([`policy`](mod@policy)), how its `mx` patterns cover the domain's exchanges
+//! ([`coverage`](mod@coverage)), and the `mta_sts` column built from the three steps the
 //! engine takes: the TXT answer ([`MtaStsReport::from_txt`]), the policy
 //! fetch ([`MtaStsReport::with_fetch`]) and the MX set
 //! ([`MtaStsReport::with_mx`]).
