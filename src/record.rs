@@ -119,6 +119,11 @@ pub struct MxEntry {
     /// The exchange is NXDOMAIN and so is its registrable domain: anyone
     /// may register it. Not an output column (it becomes `dangling_mx`).
     pub org_nxdomain: bool,
+    /// TLSA records at `_25._tcp.<exchange>` (policy stage, RFC 7672).
+    pub tlsa: Vec<crate::dns::records::Tlsa>,
+    /// The resolver set AD on the TLSA answer; `None` when there are no
+    /// TLSA records or the stage did not run.
+    pub tlsa_authenticated: Option<bool>,
 }
 
 impl MxEntry {
@@ -136,6 +141,8 @@ impl MxEntry {
             category: None,
             org_domain: None,
             org_nxdomain: false,
+            tlsa: Vec::new(),
+            tlsa_authenticated: None,
         }
     }
 
@@ -204,9 +211,10 @@ pub struct DomainRecord {
     /// The resolver set AD on the MX answer (DNSSEC-validated, RFC 4035
     /// §3.2.3); `None` when the policy stage did not run.
     pub mx_authenticated: Option<bool>,
-    /// What the policy stage received (`--policy`); `None` when it did not
-    /// run (no `--policy`, or the MX lookup was not NOERROR).
-    pub policy: Option<Box<crate::resolve::policy::PolicyAnswers>>,
+    /// The policy stage (`--policy`): what it received, then (after the
+    /// analysis) its columns; `None` when it did not run (no `--policy`, or
+    /// the MX lookup was not NOERROR).
+    pub policy: Option<crate::policy::report::PolicyStage>,
 }
 
 impl DomainRecord {

@@ -390,7 +390,7 @@ mod tests {
     }
 
     fn with_policy(mut r: DomainRecord) -> DomainRecord {
-        r.policy = Some(Box::default());
+        r.policy = Some(crate::policy::report::PolicyStage::Answers(Box::default()));
         r
     }
 

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
+use crate::policy::report::{self, PolicyStage};
 use crate::record::DomainRecord;
 use providers::{Category, ProviderTable};
 
@@ -111,6 +112,11 @@ fn fill(record: &mut DomainRecord, mut info: impl FnMut(&str) -> ExchangeInfo) {
     record.self_hosted = record.knows_mx().then(|| {
         real.peek().is_some() && domain_org.is_some() && real.all(|m| m.org_domain.as_deref() == domain_org)
     });
+
+    if let Some(PolicyStage::Answers(answers)) = &record.policy {
+        let report = report::build(answers, &mut record.mx, record.mx_authenticated, record.scanned_at_ms);
+        record.policy = Some(PolicyStage::Report(Box::new(report)));
+    }
 
     record.findings = findings::detect(record);
 }

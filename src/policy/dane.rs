@@ -20,18 +20,8 @@ pub fn tlsa_name(exchange: &str) -> String {
     format!("_25._tcp.{}", exchange.strip_suffix('.').unwrap_or(exchange))
 }
 
-/// One TLSA record (RFC 6698 §2.1).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Tlsa {
-    /// Certificate usage (0 PKIX-TA, 1 PKIX-EE, 2 DANE-TA, 3 DANE-EE).
-    pub usage: u8,
-    /// Selector (0 full certificate, 1 SubjectPublicKeyInfo).
-    pub selector: u8,
-    /// Matching type (0 full, 1 SHA2-256, 2 SHA2-512).
-    pub matching: u8,
-    /// Certificate association data.
-    pub data: Vec<u8>,
-}
+/// One TLSA record (RFC 6698 §2.1), as the wire decoder reads it.
+pub use crate::dns::records::Tlsa;
 
 /// One element of the `mx.tlsa` column.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -12,6 +12,7 @@ pub mod dkim;
 pub mod dmarc;
 pub mod fetch;
 pub mod mta_sts;
+pub mod report;
 pub mod spf;
 pub mod tags;
 pub mod tlsrpt;

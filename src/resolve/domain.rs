@@ -16,6 +16,7 @@ use super::{LookupStatus, Outcome};
 use crate::analyze::address::is_ip_literal;
 use crate::dns::wire::rtype;
 use crate::input::Target;
+use crate::policy::report::PolicyStage;
 use crate::record::{AddressStatus, DomainRecord, MxEntry, Status, sort_as_text};
 
 /// A lookup the domain needs.
@@ -334,7 +335,7 @@ impl DomainScan {
             implicit_status,
             addresses_checked: !mx_only,
             mx_authenticated: policy.is_some().then_some(mx.answer.authenticated),
-            policy: policy.map(|p| Box::new(p.into_answers())),
+            policy: policy.map(|p| PolicyStage::Answers(Box::new(p.into_answers()))),
         }
     }
 }

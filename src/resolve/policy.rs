@@ -23,12 +23,16 @@ use crate::policy::dmarc::discovery::{DmarcLookup, TxtAnswer};
 use crate::policy::dmarc::external::{authorization_queries, rua_unauthorized};
 use crate::policy::dmarc::{DmarcReport, DmarcStatus};
 use crate::policy::mta_sts::MtaStsReport;
+use crate::policy::spf::{self, SpfAudit, SpfReport};
 
 /// What a lookup is for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Purpose {
     /// TXT at the domain: its SPF record.
     Spf,
+    /// A question of the SPF audit (include/redirect targets' TXT, the
+    /// `a`/`mx`/`exists` terms' records, RFC 7208 §4.6.4).
+    SpfTerm,
     /// TXT at a name of the DMARC discovery (RFC 9989 tree walk, RFC 7489
     /// organisational domain).
     Dmarc,
@@ -91,12 +95,23 @@ pub enum PolicyFetch {
     NoAddress(String),
 }
 
+/// What the SPF audit concluded (RFC 7208).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpfSummary {
+    /// The `spf` column.
+    pub report: SpfReport,
+    /// Its `spf_*` finding codes.
+    pub codes: Vec<&'static str>,
+    /// The record lets some host send (for `null_mx_spf_allows_senders`).
+    pub authorizes_senders: bool,
+}
+
 /// The raw material of a domain's policy columns: every answer the policy
 /// stage received, for [`crate::policy`]'s parsers.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PolicyAnswers {
-    /// TXT at the domain.
-    pub spf: Option<Arc<Outcome>>,
+    /// The SPF audit's result.
+    pub spf: Option<SpfSummary>,
     /// The DMARC that applies, with the `rua` authorisation checked.
     pub dmarc: Option<DmarcReport>,
     /// TXT at `_mta-sts.<domain>`.
@@ -125,12 +140,32 @@ pub struct PolicyScan {
     domain: String,
     answers: PolicyAnswers,
     dmarc: DmarcLookup,
+    /// The SPF audit, once the domain's TXT is in.
+    spf: Option<SpfAudit>,
     /// The `rua` authorisation queries of the DMARC found.
     rua_auth: Vec<RuaAuthorisation>,
     /// Questions asked and not answered yet, with what each is for.
     waiting: Vec<(String, u16, Purpose)>,
     /// A fetch ready to be handed to the owner.
     pending_fetch: Option<FetchRequest>,
+}
+
+/// An outcome as the SPF machines take it (RFC 7208 §4.6.4 counts NODATA
+/// and NXDOMAIN as void).
+fn spf_answer(outcome: &Outcome, qtype: u16) -> spf::Answer {
+    let records: Vec<Vec<u8>> = match qtype {
+        rtype::TXT => outcome.answer.txt.clone(),
+        rtype::A => outcome.answer.ipv4.iter().map(|a| a.octets().to_vec()).collect(),
+        rtype::AAAA => outcome.answer.ipv6.iter().map(|a| a.octets().to_vec()).collect(),
+        rtype::MX => outcome.answer.mx.iter().map(|m| m.exchange.as_bytes().to_vec()).collect(),
+        _ => Vec::new(),
+    };
+    match outcome.status {
+        LookupStatus::NoError if records.is_empty() => spf::Answer::NoData,
+        LookupStatus::NoError => spf::Answer::Records(records),
+        LookupStatus::NxDomain => spf::Answer::NxDomain,
+        _ => spf::Answer::Failed,
+    }
 }
 
 /// A TXT outcome as the policy parsers take it: the records (none for
@@ -152,6 +187,7 @@ impl PolicyScan {
             domain: domain.to_string(),
             answers: PolicyAnswers::default(),
             dmarc: DmarcLookup::new(domain),
+            spf: None,
             rua_auth: Vec::new(),
             waiting: Vec::new(),
             pending_fetch: None,
@@ -226,7 +262,17 @@ impl PolicyScan {
         let mut needs = Vec::new();
         for purpose in purposes {
             match purpose {
-                Purpose::Spf => self.answers.spf = Some(Arc::clone(outcome)),
+                Purpose::Spf => {
+                    self.spf = Some(SpfAudit::new(&self.domain, spf_answer(outcome, qtype)));
+                    self.advance_spf(&mut needs);
+                }
+                Purpose::SpfTerm => {
+                    if let Some(audit) = self.spf.as_mut() {
+                        let query = spf::Query { name: name.to_string(), qtype };
+                        audit.answer(&query, spf_answer(outcome, qtype));
+                    }
+                    self.advance_spf(&mut needs);
+                }
                 Purpose::Dmarc => self.on_dmarc(outcome, &mut needs),
                 Purpose::RuaAuth(i) => {
                     self.rua_auth[i].answer = Some(txt_answer(outcome).map(<[Vec<u8>]>::to_vec));
@@ -248,6 +294,28 @@ impl PolicyScan {
             }
         }
         Some(needs)
+    }
+
+    /// Ask what the SPF audit wants next (its targets are shared across
+    /// domains like exchanges: `_spf.google.com` is one lookup per scan);
+    /// once it is done, keep its result.
+    fn advance_spf(&mut self, needs: &mut Vec<Need>) {
+        let Some(audit) = self.spf.as_mut() else { return };
+        let mut queries = Vec::new();
+        while let Some(query) = audit.next_query() {
+            queries.push(query);
+        }
+        let done = audit.is_done() && self.answers.spf.is_none();
+        for query in queries {
+            self.ask(needs, query.name, query.qtype, Purpose::SpfTerm, true);
+        }
+        if done && let Some(audit) = &self.spf {
+            self.answers.spf = Some(SpfSummary {
+                report: audit.report(),
+                codes: audit.findings().codes(),
+                authorizes_senders: audit.authorizes_senders(),
+            });
+        }
     }
 
     /// One answer of the DMARC discovery: ask the next name, or, once it
