@@ -163,6 +163,12 @@ fn fetches_every_policy_host() {
     for (host, handle) in tasks {
         let outcome = runtime.block_on(handle).unwrap();
         let want = host["fetch"].as_str().unwrap();
+        eprintln!(
+            "{:14} {:?} (cert_not_after {:?})",
+            case(host),
+            outcome.result.as_ref().map(String::len),
+            outcome.cert_not_after
+        );
         match &outcome.result {
             Ok(body) => {
                 assert_eq!(want, "ok", "{}: got a body, want {want:?}", case(host));
