@@ -117,6 +117,13 @@ pub struct FetchOutcome {
     pub address: Option<IpAddr>,
 }
 
+impl FetchOutcome {
+    /// A fetch that failed before connecting.
+    fn failed(error: FetchError) -> Self {
+        Self { result: Err(error), cert_not_after: None, content_type: None, address: None }
+    }
+}
+
 /// Why a fetch has no policy body. `Display` is stable (output columns and
 /// reports show it); [`FetchError::kind`] is a stable short code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -265,36 +272,28 @@ impl Fetcher {
     /// is `mta-sts.<policy_domain>`) from `addrs`, tried in order. Waits for
     /// a permit first; the timeout runs from then.
     pub async fn fetch(&self, policy_domain: &str, addrs: &[IpAddr]) -> FetchOutcome {
-        let mut outcome = FetchOutcome {
-            result: Err(FetchError::NoAddress),
-            cert_not_after: None,
-            content_type: None,
-            address: None,
-        };
         let (host, server_name) = match policy_host(policy_domain) {
             Ok(names) => names,
-            Err(e) => {
-                outcome.result = Err(e);
-                return outcome;
-            }
+            Err(e) => return FetchOutcome::failed(e),
         };
         if addrs.is_empty() {
-            return outcome;
+            return FetchOutcome::failed(FetchError::NoAddress);
         }
         // Never closed, so acquire cannot fail; were it to, fetching without
         // a permit is the lesser harm.
         let _permit = self.inner.permits.acquire().await.ok();
         let deadline = Instant::now() + self.inner.timeout;
-        let exchange = self.exchange(&host, server_name, addrs, deadline, &mut outcome.address);
+        let mut address = None;
+        let exchange = self.exchange(&host, server_name, addrs, deadline, &mut address);
         let (response, cert_not_after) =
             tls::recording_not_after(tokio::time::timeout_at(deadline, exchange)).await;
-        outcome.cert_not_after = cert_not_after;
-        outcome.result = match response {
+        let mut content_type = None;
+        let result = match response {
             Err(_elapsed) => Err(FetchError::Timeout),
             Ok(Err(e)) => Err(e),
             Ok(Ok(response)) => match response.status {
                 200 => {
-                    outcome.content_type = response.content_type;
+                    content_type = response.content_type;
                     String::from_utf8(response.body)
                         .map_err(|_| FetchError::Malformed("body is not UTF-8".into()))
                 }
@@ -303,7 +302,7 @@ impl Fetcher {
                 status => Err(FetchError::Status(status)),
             },
         };
-        outcome
+        FetchOutcome { result, cert_not_after, content_type, address }
     }
 
     /// [`Fetcher::fetch`] as a task of its own on `runtime`.

@@ -89,6 +89,11 @@ pub(super) struct ResponseParser {
     body: Vec<u8>,
     /// Bytes of trailer fields seen, against [`MAX_HEAD`].
     trailer_bytes: usize,
+    /// Bytes of interim (1xx) responses skipped, against [`MAX_HEAD`].
+    interim_bytes: usize,
+    /// Where the head's last incomplete line starts: complete lines are not
+    /// scanned again when more bytes come.
+    head_scanned: usize,
 }
 
 impl ResponseParser {
@@ -100,6 +105,8 @@ impl ResponseParser {
             head: None,
             body: Vec::new(),
             trailer_bytes: 0,
+            interim_bytes: 0,
+            head_scanned: 0,
         }
     }
 
@@ -146,6 +153,19 @@ impl ResponseParser {
         }
     }
 
+    /// Where the head in `pending` ends (after its empty line), if it has.
+    fn head_end(&mut self) -> Option<usize> {
+        let mut at = self.head_scanned;
+        while let Some((line, next)) = next_line(&self.pending, at) {
+            if line.is_empty() && at > 0 {
+                return Some(next);
+            }
+            at = next;
+        }
+        self.head_scanned = at;
+        None
+    }
+
     fn take_response(&mut self) -> Option<Response> {
         let head = self.head.take()?;
         Some(Response {
@@ -160,7 +180,7 @@ impl ResponseParser {
     fn step(&mut self, at: &mut usize) -> Result<Step, HttpError> {
         match self.state {
             State::Head => {
-                let Some(end) = head_end(&self.pending) else {
+                let Some(end) = self.head_end() else {
                     if self.pending.len() > MAX_HEAD {
                         return Err(malformed(format!("response head larger than {MAX_HEAD} bytes")));
                     }
@@ -171,6 +191,19 @@ impl ResponseParser {
                 }
                 let head = parse_head(&self.pending[..end])?;
                 *at = end;
+                // RFC 9110 §15.2: a client must parse (and here skip) interim
+                // 1xx responses before the final one; 101 would switch
+                // protocols, which the request never asks for.
+                if (100..200).contains(&head.status) && head.status != 101 {
+                    self.interim_bytes += end;
+                    if self.interim_bytes > MAX_HEAD {
+                        return Err(malformed(format!("interim responses larger than {MAX_HEAD} bytes")));
+                    }
+                    self.pending.drain(..end);
+                    *at = 0;
+                    self.head_scanned = 0;
+                    return Ok(Step::Continue);
+                }
                 // RFC 8461 §3.3: only a 200 carries a policy; any other
                 // status is the answer, whatever its body says.
                 if head.status != 200 {
@@ -283,18 +316,6 @@ fn next_line(buf: &[u8], from: usize) -> Option<(&[u8], usize)> {
     let line = &buf[from..newline];
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     Some((line, newline + 1))
-}
-
-/// Where the head ends (after its empty line), if it has.
-fn head_end(buf: &[u8]) -> Option<usize> {
-    let mut at = 0;
-    while let Some((line, next)) = next_line(buf, at) {
-        if line.is_empty() && at > 0 {
-            return Some(next);
-        }
-        at = next;
-    }
-    None
 }
 
 /// Status line and header fields (RFC 9112 §4, §5), with the body framing
@@ -480,6 +501,15 @@ mod tests {
         .unwrap();
         assert_eq!(response.status, 301);
         assert_eq!(response.location.as_deref(), Some("https://elsewhere.example/x"));
+    }
+
+    #[test]
+    fn interim_responses_are_skipped() {
+        let input = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </x>\r\n\r\n\
+                     HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+        assert_eq!(body(input), "ok");
+        let response = read(b"HTTP/1.1 101 Switching Protocols\r\n\r\n", CAP).unwrap();
+        assert_eq!(response.status, 101);
     }
 
     #[test]
