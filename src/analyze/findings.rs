@@ -4,6 +4,7 @@
 
 use super::address::{all_addresses, is_ip_literal, is_loopback, is_private, is_usable, is_valid_hostname};
 use super::providers::Category;
+use crate::policy::report::PolicyStage;
 use crate::record::{AddressStatus, DomainRecord, MxEntry, Status};
 
 /// How bad a finding is.
@@ -241,6 +242,252 @@ pub const CATALOGUE: &[Finding] = &[
             r.addresses_checked && addrs.next().is_some_and(|first| addrs.all(|a| a == first))
         },
     },
+    // The policy stage: codes decided by its parsers (crate::policy).
+    Finding {
+        code: "spf_missing",
+        severity: Severity::Warning,
+        summary: "a domain that receives mail (has usable MX) publishes no SPF record",
+        reference: "RFC 7208 §2.1",
+        detect: |r| policy_has(r, "spf_missing"),
+    },
+    Finding {
+        code: "spf_multiple_records",
+        severity: Severity::Error,
+        summary: "more than one `v=spf1` record: permerror",
+        reference: "RFC 7208 §4.5",
+        detect: |r| policy_has(r, "spf_multiple_records"),
+    },
+    Finding {
+        code: "spf_syntax_error",
+        severity: Severity::Error,
+        summary: "a term does not parse (the error names it and its position): permerror",
+        reference: "RFC 7208 §4.6, §12",
+        detect: |r| policy_has(r, "spf_syntax_error"),
+    },
+    Finding {
+        code: "spf_too_many_lookups",
+        severity: Severity::Error,
+        summary: "more than 10 DNS-querying terms through include/redirect: permerror",
+        reference: "RFC 7208 §4.6.4",
+        detect: |r| policy_has(r, "spf_too_many_lookups"),
+    },
+    Finding {
+        code: "spf_too_many_void_lookups",
+        severity: Severity::Error,
+        summary: "more than 2 lookups returned nothing: permerror",
+        reference: "RFC 7208 §4.6.4",
+        detect: |r| policy_has(r, "spf_too_many_void_lookups"),
+    },
+    Finding {
+        code: "spf_include_missing",
+        severity: Severity::Error,
+        summary: "an `include`/`redirect` target has no SPF record: permerror",
+        reference: "RFC 7208 §5.2, §6.1",
+        detect: |r| policy_has(r, "spf_include_missing"),
+    },
+    Finding {
+        code: "spf_plus_all",
+        severity: Severity::Error,
+        summary: "`+all` (or bare `all`): anyone may send as the domain",
+        reference: "RFC 7208 §5.1",
+        detect: |r| policy_has(r, "spf_plus_all"),
+    },
+    Finding {
+        code: "spf_neutral_all",
+        severity: Severity::Warning,
+        summary: "`?all`: no assertion",
+        reference: "RFC 7208 §8.2",
+        detect: |r| policy_has(r, "spf_neutral_all"),
+    },
+    Finding {
+        code: "spf_no_all",
+        severity: Severity::Info,
+        summary: "no top-level `all` and no `redirect` (default result neutral)",
+        reference: "RFC 7208 §4.7",
+        detect: |r| policy_has(r, "spf_no_all"),
+    },
+    Finding {
+        code: "spf_ptr",
+        severity: Severity::Warning,
+        summary: "the `ptr` mechanism (SHOULD NOT be used)",
+        reference: "RFC 7208 §5.5",
+        detect: |r| policy_has(r, "spf_ptr"),
+    },
+    Finding {
+        code: "spf_temperror",
+        severity: Severity::Warning,
+        summary: "a DNS failure while evaluating the record's lookups",
+        reference: "RFC 7208 §2.6.6",
+        detect: |r| policy_has(r, "spf_temperror"),
+    },
+    Finding {
+        code: "dmarc_missing",
+        severity: Severity::Warning,
+        summary: "no DMARC record applies to the domain",
+        reference: "RFC 7489 §6.6.3",
+        detect: |r| policy_has(r, "dmarc_missing"),
+    },
+    Finding {
+        code: "dmarc_multiple_records",
+        severity: Severity::Error,
+        summary: "more than one `v=DMARC1` record at the name: none applies",
+        reference: "RFC 7489 §6.6.3",
+        detect: |r| policy_has(r, "dmarc_multiple_records"),
+    },
+    Finding {
+        code: "dmarc_syntax_error",
+        severity: Severity::Error,
+        summary: "`v` not first, bad or missing `p`, malformed tag or URI",
+        reference: "RFC 7489 §6.3–6.4",
+        detect: |r| policy_has(r, "dmarc_syntax_error"),
+    },
+    Finding {
+        code: "dmarc_policy_none",
+        severity: Severity::Info,
+        summary: "`p=none`: monitoring only",
+        reference: "RFC 7489 §6.3",
+        detect: |r| policy_has(r, "dmarc_policy_none"),
+    },
+    Finding {
+        code: "dmarc_partial_pct",
+        severity: Severity::Info,
+        summary: "`pct` below 100",
+        reference: "RFC 7489 §6.3",
+        detect: |r| policy_has(r, "dmarc_partial_pct"),
+    },
+    Finding {
+        code: "dmarc_retired_tag",
+        severity: Severity::Info,
+        summary: "`pct`, `rf` or `ri`, which RFC 9989 retired",
+        reference: "RFC 9989",
+        detect: |r| policy_has(r, "dmarc_retired_tag"),
+    },
+    Finding {
+        code: "dmarc_rua_unauthorized",
+        severity: Severity::Warning,
+        summary: "a `rua` destination outside the organisation has no authorisation record: reports are not sent there",
+        reference: "RFC 7489 §7.1",
+        detect: |r| policy_has(r, "dmarc_rua_unauthorized"),
+    },
+    Finding {
+        code: "dmarc_reject_without_auth",
+        severity: Severity::Warning,
+        summary: "`p=reject` but no SPF record and no DKIM key found: legitimate mail may be rejected",
+        reference: "—",
+        detect: |r| policy_has(r, "dmarc_reject_without_auth"),
+    },
+    Finding {
+        code: "mta_sts_record_invalid",
+        severity: Severity::Error,
+        summary: "`_mta-sts` TXT malformed (`v=STSv1` first, `id` 1–32 alphanumerics) or several records",
+        reference: "RFC 8461 §3.1",
+        detect: |r| policy_has(r, "mta_sts_record_invalid"),
+    },
+    Finding {
+        code: "mta_sts_policy_unavailable",
+        severity: Severity::Error,
+        summary: "record present, but the policy cannot be fetched (HTTP status ≠ 200, redirect, TLS or certificate error, timeout, too large)",
+        reference: "RFC 8461 §3.3",
+        detect: |r| policy_has(r, "mta_sts_policy_unavailable"),
+    },
+    Finding {
+        code: "mta_sts_policy_invalid",
+        severity: Severity::Error,
+        summary: "the policy does not parse (version, mode, max_age, missing `mx` outside `mode: none`)",
+        reference: "RFC 8461 §3.2",
+        detect: |r| policy_has(r, "mta_sts_policy_invalid"),
+    },
+    Finding {
+        code: "mta_sts_mx_uncovered",
+        severity: Severity::Error,
+        summary: "an MX exchange matches no `mx` pattern: mail to it fails under `enforce`. Listed as an error; it is only a warning when no tier-1 exchange is uncovered or the mode is `testing`",
+        reference: "RFC 8461 §4.1",
+        detect: |r| policy_has(r, "mta_sts_mx_uncovered"),
+    },
+    Finding {
+        code: "mta_sts_pattern_unused",
+        severity: Severity::Info,
+        summary: "a policy `mx` pattern matches no published exchange (stale policy)",
+        reference: "RFC 8461 §4.1",
+        detect: |r| policy_has(r, "mta_sts_pattern_unused"),
+    },
+    Finding {
+        code: "mta_sts_cert_expiring",
+        severity: Severity::Warning,
+        summary: "the policy host's certificate expires within 14 days",
+        reference: "RFC 8461 §3.3",
+        detect: |r| policy_has(r, "mta_sts_cert_expiring"),
+    },
+    Finding {
+        code: "mta_sts_testing",
+        severity: Severity::Info,
+        summary: "`mode: testing`",
+        reference: "RFC 8461 §5",
+        detect: |r| policy_has(r, "mta_sts_testing"),
+    },
+    Finding {
+        code: "mta_sts_without_tlsrpt",
+        severity: Severity::Info,
+        summary: "MTA-STS without a TLS-RPT record: failures go unreported",
+        reference: "RFC 8460 §3",
+        detect: |r| policy_has(r, "mta_sts_without_tlsrpt"),
+    },
+    Finding {
+        code: "tlsrpt_invalid",
+        severity: Severity::Warning,
+        summary: "`_smtp._tls` TXT malformed, several records, or a `rua` that is not `mailto:`/`https:`",
+        reference: "RFC 8460 §3",
+        detect: |r| policy_has(r, "tlsrpt_invalid"),
+    },
+    Finding {
+        code: "dane_unusable_usage",
+        severity: Severity::Warning,
+        summary: "a TLSA usage 0 or 1 on an SMTP exchange (PKIX usages are not for SMTP)",
+        reference: "RFC 7672 §3.1.3",
+        detect: |r| policy_has(r, "dane_unusable_usage"),
+    },
+    Finding {
+        code: "dane_bad_digest_length",
+        severity: Severity::Error,
+        summary: "TLSA data length does not fit its matching type (SHA-256: 32 octets, SHA-512: 64)",
+        reference: "RFC 6698 §2.1.3",
+        detect: |r| policy_has(r, "dane_bad_digest_length"),
+    },
+    Finding {
+        code: "dane_not_authenticated",
+        severity: Severity::Warning,
+        summary: "TLSA records present, but the answer was not DNSSEC-authenticated: senders ignore them",
+        reference: "RFC 7672 §2.2",
+        detect: |r| policy_has(r, "dane_not_authenticated"),
+    },
+    Finding {
+        code: "dane_mx_not_authenticated",
+        severity: Severity::Warning,
+        summary: "TLSA published for an exchange while the domain's MX RRset is not authenticated",
+        reference: "RFC 7672 §2.2.1",
+        detect: |r| policy_has(r, "dane_mx_not_authenticated"),
+    },
+    Finding {
+        code: "dkim_key_invalid",
+        severity: Severity::Warning,
+        summary: "a probed selector's key record does not parse",
+        reference: "RFC 6376 §3.6.1",
+        detect: |r| policy_has(r, "dkim_key_invalid"),
+    },
+    Finding {
+        code: "dkim_testing",
+        severity: Severity::Info,
+        summary: "a key with `t=y`",
+        reference: "RFC 6376 §3.6.1",
+        detect: |r| policy_has(r, "dkim_testing"),
+    },
+    Finding {
+        code: "null_mx_spf_allows_senders",
+        severity: Severity::Warning,
+        summary: "a null-MX domain whose SPF authorises senders (it declares it takes no mail; it should send none either)",
+        reference: "RFC 7505 §4.2",
+        detect: |r| policy_has(r, "null_mx_spf_allows_senders"),
+    },
     // The policy stage's MX-topology facts (reported when it ran).
     Finding {
         code: "nolisting",
@@ -272,6 +519,11 @@ pub const CATALOGUE: &[Finding] = &[
         detect: |r| r.policy.is_some() && r.addresses_checked && is_single_network(r),
     },
 ];
+
+/// Whether the policy stage's report names `code`.
+fn policy_has(r: &DomainRecord, code: &str) -> bool {
+    matches!(&r.policy, Some(PolicyStage::Report(report)) if report.has(code))
+}
 
 /// Tier 1 has no usable address, though its lookups gave answers, and a
 /// higher tier has one: senders that try tier 1 first wait or fail, those
