@@ -21,6 +21,19 @@ pub struct Tlsa {
     pub data: Vec<u8>,
 }
 
+impl Tlsa {
+    /// The association data as lowercase hex (the `mx.tlsa.data` column).
+    pub fn hex(&self) -> String {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut out = String::with_capacity(self.data.len() * 2);
+        for &byte in &self.data {
+            out.push(char::from(DIGITS[usize::from(byte >> 4)]));
+            out.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
+        }
+        out
+    }
+}
+
 fn decode(rdata: &[u8], record_type: RecordType) -> Result<RData, WireError> {
     let length = u16::try_from(rdata.len()).map_err(|_| WireError::BadRdata)?;
     let mut decoder = BinDecoder::new(rdata);

@@ -29,12 +29,18 @@ fn mx_fields() -> Fields {
         Field::new("provider", DataType::Utf8, true),
         Field::new("category", DataType::Utf8, true),
         Field::new("org_domain", DataType::Utf8, true),
+        Field::new("tlsa", tlsa_list(), false),
+        Field::new("tlsa_authenticated", DataType::Boolean, true),
     ])
+}
+
+fn tlsa_list() -> DataType {
+    DataType::List(Arc::new(Field::new("item", DataType::Struct(super::policy::tlsa_fields()), true)))
 }
 
 /// The output schema (README, "Output columns").
 pub static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
-    Arc::new(Schema::new(vec![
+    let mut columns = vec![
         Field::new("domain", DataType::Utf8, true),
         Field::new("input", DataType::Utf8, false),
         Field::new("rank", DataType::UInt32, true),
@@ -58,7 +64,9 @@ pub static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         Field::new("provider_category", DataType::Utf8, true),
         Field::new("providers", string_list(), false),
         Field::new("self_hosted", DataType::Boolean, true),
-    ]))
+    ];
+    columns.extend(super::policy::fields());
+    Arc::new(Schema::new(columns))
 });
 
 /// Rows in, one record batch out.
@@ -96,6 +104,10 @@ pub fn to_batch(rows: &[DomainRecord]) -> Result<RecordBatch, ArrowError> {
     let mut mx_provider = StringBuilder::new();
     let mut mx_category = StringBuilder::new();
     let mut org_domain = StringBuilder::new();
+    let mut tlsa_offsets = vec![0i32];
+    let [mut tlsa_usage, mut tlsa_selector, mut tlsa_matching] = std::array::from_fn(|_| UInt8Builder::new());
+    let mut tlsa_data = StringBuilder::new();
+    let mut tlsa_authenticated = BooleanBuilder::new();
 
     for r in rows {
         domain.append_option(r.domain.as_deref());
@@ -140,11 +152,37 @@ pub fn to_batch(rows: &[DomainRecord]) -> Result<RecordBatch, ArrowError> {
             mx_provider.append_option(m.provider.as_deref());
             mx_category.append_option(m.category.map(|c| c.as_str()));
             org_domain.append_option(m.org_domain.as_deref());
+            for t in &m.tlsa {
+                tlsa_usage.append_value(t.usage);
+                tlsa_selector.append_value(t.selector);
+                tlsa_matching.append_value(t.matching);
+                tlsa_data.append_value(t.hex());
+            }
+            let last = *tlsa_offsets.last().expect("starts with 0");
+            tlsa_offsets.push(last + m.tlsa.len() as i32);
+            tlsa_authenticated.append_option(m.tlsa_authenticated);
         }
         let last = *mx_offsets.last().expect("starts with 0");
         mx_offsets.push(last + r.mx.len() as i32);
     }
 
+    let tlsa_items = StructArray::try_new(
+        super::policy::tlsa_fields(),
+        vec![
+            Arc::new(tlsa_usage.finish()) as ArrayRef,
+            Arc::new(tlsa_selector.finish()),
+            Arc::new(tlsa_matching.finish()),
+            Arc::new(tlsa_data.finish()),
+        ],
+        None,
+    )?;
+    let DataType::List(tlsa_item) = tlsa_list() else { unreachable!("a list type") };
+    let tlsa = ListArray::try_new(
+        tlsa_item,
+        OffsetBuffer::new(ScalarBuffer::from(tlsa_offsets)),
+        Arc::new(tlsa_items),
+        None,
+    )?;
     let mx_struct = StructArray::try_new(
         mx_fields(),
         vec![
@@ -158,6 +196,8 @@ pub fn to_batch(rows: &[DomainRecord]) -> Result<RecordBatch, ArrowError> {
             Arc::new(mx_provider.finish()),
             Arc::new(mx_category.finish()),
             Arc::new(org_domain.finish()),
+            Arc::new(tlsa),
+            Arc::new(tlsa_authenticated.finish()),
         ],
         None,
     )?;
@@ -168,30 +208,29 @@ pub fn to_batch(rows: &[DomainRecord]) -> Result<RecordBatch, ArrowError> {
         None,
     )?;
 
-    RecordBatch::try_new(
-        SCHEMA.clone(),
-        vec![
-            Arc::new(domain.finish()),
-            Arc::new(input.finish()),
-            Arc::new(rank.finish()),
-            Arc::new(status.finish()),
-            Arc::new(error.finish()),
-            Arc::new(domain_cname.finish()),
-            Arc::new(mx_ttl.finish()),
-            Arc::new(null_mx.finish()),
-            Arc::new(implicit_mx.finish()),
-            Arc::new(mx),
-            Arc::new(findings.finish()),
-            Arc::new(queries.finish()),
-            Arc::new(elapsed.finish()),
-            Arc::new(resolver.finish()),
-            Arc::new(scanned_at.finish()),
-            Arc::new(provider.finish()),
-            Arc::new(provider_category.finish()),
-            Arc::new(providers.finish()),
-            Arc::new(self_hosted.finish()),
-        ],
-    )
+    let mut columns: Vec<ArrayRef> = vec![
+        Arc::new(domain.finish()),
+        Arc::new(input.finish()),
+        Arc::new(rank.finish()),
+        Arc::new(status.finish()),
+        Arc::new(error.finish()),
+        Arc::new(domain_cname.finish()),
+        Arc::new(mx_ttl.finish()),
+        Arc::new(null_mx.finish()),
+        Arc::new(implicit_mx.finish()),
+        Arc::new(mx),
+        Arc::new(findings.finish()),
+        Arc::new(queries.finish()),
+        Arc::new(elapsed.finish()),
+        Arc::new(resolver.finish()),
+        Arc::new(scanned_at.finish()),
+        Arc::new(provider.finish()),
+        Arc::new(provider_category.finish()),
+        Arc::new(providers.finish()),
+        Arc::new(self_hosted.finish()),
+    ];
+    columns.extend(super::policy::columns(rows)?);
+    RecordBatch::try_new(SCHEMA.clone(), columns)
 }
 
 #[cfg(test)]
@@ -207,6 +246,9 @@ mod tests {
             DataType::UInt8 => "uint8".into(),
             DataType::UInt16 => "uint16".into(),
             DataType::UInt32 => "uint32".into(),
+            DataType::Int32 => "int32".into(),
+            DataType::Float32 => "float32".into(),
+            DataType::Struct(_) => "struct".into(),
             DataType::Timestamp(TimeUnit::Millisecond, Some(tz)) => format!("timestamp(ms, {tz})"),
             DataType::List(item) if matches!(item.data_type(), DataType::Struct(_)) => "list<struct>".into(),
             DataType::List(item) => format!("list<{}>", contract_type(item.data_type())),
@@ -219,9 +261,15 @@ mod tests {
         let mut out = BTreeMap::new();
         for field in SCHEMA.fields() {
             out.insert(field.name().clone(), (contract_type(field.data_type()), field.is_nullable()));
-            if let DataType::List(item) = field.data_type()
-                && let DataType::Struct(children) = item.data_type()
-            {
+            let children = match field.data_type() {
+                DataType::Struct(children) => Some(children),
+                DataType::List(item) => match item.data_type() {
+                    DataType::Struct(children) => Some(children),
+                    _ => None,
+                },
+                _ => None,
+            };
+            if let Some(children) = children {
                 for child in children {
                     let name = format!("{}.{}", field.name(), child.name());
                     out.insert(name, (contract_type(child.data_type()), child.is_nullable()));

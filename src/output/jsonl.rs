@@ -38,10 +38,14 @@ pub fn to_json(r: &DomainRecord) -> Value {
                     "provider": m.provider.as_deref(),
                     "category": m.category.map(|c| c.as_str()),
                     "org_domain": m.org_domain.as_deref(),
+                    "tlsa": m.tlsa.iter().map(|t| json!({
+                        "usage": t.usage, "selector": t.selector, "matching": t.matching, "data": t.hex(),
+                    })).collect::<Vec<_>>(),
+                    "tlsa_authenticated": m.tlsa_authenticated,
                 })
             })
             .collect();
-    json!({
+    let mut row = json!({
         "domain": r.domain,
         "input": r.input,
         "rank": r.rank,
@@ -61,11 +65,16 @@ pub fn to_json(r: &DomainRecord) -> Value {
         "provider_category": r.provider_category.map(|c| c.as_str()),
         "providers": r.providers.iter().map(|p| &**p).collect::<Vec<&str>>(),
         "self_hosted": r.self_hosted,
-    })
+    });
+    let object = row.as_object_mut().expect("an object");
+    for (name, value) in super::policy::json_members(r) {
+        object.insert(name.to_string(), value);
+    }
+    row
 }
 
 /// Milliseconds since the epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
-fn rfc3339_ms(ms: i64) -> String {
+pub(super) fn rfc3339_ms(ms: i64) -> String {
     let secs = ms.div_euclid(1000);
     let millis = ms.rem_euclid(1000);
     let days = secs.div_euclid(86_400);

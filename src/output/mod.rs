@@ -4,6 +4,7 @@
 pub mod arrow;
 pub mod dataset;
 pub mod jsonl;
+mod policy;
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};

@@ -13,8 +13,6 @@
 //!   an exchange while the MX answer has no AD →
 //!   `dane_mx_not_authenticated`. Unknown (a failed lookup) raises nothing.
 
-use std::fmt::Write as _;
-
 /// The TLSA name of an SMTP exchange (RFC 7672 §2.2.3).
 pub fn tlsa_name(exchange: &str) -> String {
     format!("_25._tcp.{}", exchange.strip_suffix('.').unwrap_or(exchange))
@@ -46,11 +44,7 @@ impl Tlsa {
 
     /// The output element (data in lowercase hex).
     pub fn element(&self) -> TlsaElement {
-        let mut data = String::with_capacity(self.data.len() * 2);
-        for byte in &self.data {
-            _ = write!(data, "{byte:02x}");
-        }
-        TlsaElement { usage: self.usage, selector: self.selector, matching: self.matching, data }
+        TlsaElement { usage: self.usage, selector: self.selector, matching: self.matching, data: self.hex() }
     }
 
     /// PKIX-TA(0) or PKIX-EE(1): not for SMTP (RFC 7672 §3.1.3).
