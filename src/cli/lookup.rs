@@ -9,6 +9,7 @@ use super::args::LookupArgs;
 use mxscan::analyze::findings;
 use mxscan::input::{Item, Target, normalize};
 use mxscan::output::jsonl::to_json;
+use mxscan::policy::report::{PolicyReport, PolicyStage};
 use mxscan::record::{DomainRecord, Status};
 use mxscan::scan::{self, Collect, Counters, ScanConfig, Source};
 
@@ -133,10 +134,89 @@ pub(crate) fn render(r: &DomainRecord) -> String {
             }
         }
     }
+    if let Some(PolicyStage::Report(policy)) = &r.policy {
+        render_policy(&mut s, r, policy);
+    }
     for code in &r.findings {
         if let Some(f) = findings::lookup(code) {
             let _ = writeln!(s, "  {:<8} {code}: {} ({})", f.severity.as_str(), f.summary, f.reference);
         }
     }
     s
+}
+
+/// The policy stage, one line per mechanism, with the facts behind its
+/// findings (the findings themselves follow, each with its rule).
+fn render_policy(s: &mut String, r: &DomainRecord, p: &PolicyReport) {
+    use std::fmt::Write;
+    let spf = &p.spf;
+    let _ = write!(s, "  SPF      {}", spf.status.as_str());
+    if let Some(record) = &spf.record {
+        let _ = write!(s, ": {record}");
+    }
+    let _ = writeln!(s, "  [{} of 10 lookups, {} of 2 void]", spf.lookups, spf.void_lookups);
+    for e in &spf.errors {
+        let _ = writeln!(s, "           ! {e}");
+    }
+    let d = &p.dmarc;
+    let _ = write!(s, "  DMARC    {}", d.status.as_str());
+    if let (Some(record), Some(at)) = (&d.record, &d.found_at) {
+        let _ = write!(s, ": {record}  (at {at})");
+    }
+    let _ = writeln!(s);
+    for e in d.errors.iter().chain(d.rua_unauthorized.iter().map(|u| u as &String)) {
+        let _ = writeln!(s, "           ! {e}");
+    }
+    let m = &p.mta_sts;
+    let _ = write!(s, "  MTA-STS  {}", m.status.as_str());
+    if let Some(mode) = m.mode {
+        let _ = write!(s, ": mode {}", mode.as_str());
+    }
+    if let Some(age) = m.max_age {
+        let _ = write!(s, ", max_age {age} s");
+    }
+    if let Some(coverage) = m.mx_coverage {
+        let _ = write!(s, ", covers {:.0} % of the MX hosts", coverage * 100.0);
+    }
+    if let Some(days) = m.cert_days_left {
+        let _ = write!(s, ", certificate {days} days left");
+    }
+    let _ = writeln!(s);
+    if let Some(e) = &m.fetch_error {
+        let _ = writeln!(s, "           ! policy fetch: {e}");
+    }
+    for host in &m.mx_uncovered {
+        let _ = writeln!(s, "           ! {host} matches no mx pattern");
+    }
+    for pattern in &m.patterns_unused {
+        let _ = writeln!(s, "           ! pattern {pattern} matches no MX host");
+    }
+    let t = &p.tlsrpt;
+    let _ = writeln!(
+        s,
+        "  TLS-RPT  {}{}",
+        t.status.as_str(),
+        if t.rua.is_empty() { String::new() } else { format!(": {}", t.rua.join(", ")) }
+    );
+    let dnssec = match r.mx_authenticated {
+        Some(true) => "MX answer DNSSEC-authenticated",
+        Some(false) => "MX answer not authenticated",
+        None => "MX authentication unknown",
+    };
+    let _ = writeln!(s, "  DANE     {dnssec}");
+    for mx in r.mx.iter().filter(|m| !m.tlsa.is_empty()) {
+        let ad = if mx.tlsa_authenticated == Some(true) { "authenticated" } else { "not authenticated" };
+        let _ = writeln!(s, "           {}: {} TLSA ({ad})", mx.exchange, mx.tlsa.len());
+    }
+    for key in &p.dkim {
+        let bits = key.key_bits.map(|b| format!(" {b} bits")).unwrap_or_default();
+        let _ = writeln!(
+            s,
+            "  DKIM     {}: {} {}{bits}{}",
+            key.selector,
+            key.status.as_str(),
+            key.key_type.as_deref().unwrap_or("?"),
+            if key.testing { " (testing)" } else { "" }
+        );
+    }
 }
