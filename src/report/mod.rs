@@ -10,6 +10,7 @@ mod chart;
 mod exchangers;
 mod html;
 mod model;
+mod policy;
 mod summary;
 mod text;
 
@@ -25,6 +26,7 @@ pub use model::{
     CategoryRow, Count, ExchangerRow, FindingRow, GatewayShare, JSON_HELP, MxAdoption, ProviderCount,
     ProviderRow, ProviderShare, RankBucket, Report, StatusRow,
 };
+pub use policy::{PolicySection, ValueCount};
 pub use summary::{BUCKET_TOP, EXCHANGERS_TOP, RANK_BUCKETS, Summary};
 pub use text::render as text;
 
@@ -133,7 +135,7 @@ pub fn read_file(path: &Path, summary: &mut Summary) -> Result<(), ReportError> 
         .filter(|(_, c)| {
             let parts = c.path().parts();
             let root = parts[0].as_str();
-            summary::COLUMNS.contains(&root)
+            (summary::COLUMNS.contains(&root) || policy::COLUMNS.contains(&root))
                 && (root != "mx" || parts.last().is_some_and(|f| summary::MX_FIELDS.contains(&f.as_str())))
         })
         .map(|(i, _)| i)

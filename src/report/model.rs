@@ -24,6 +24,12 @@ JSON (--json): one object. Percentages are 0-100 with two decimals.
                              pct of the `ok` domains
   exchangers[]               {exchange, domains, pct, provider}: the 20 most shared (by two
                              domains or more), pct of domains with MX
+  policy | null              the policy stage (--policy): {domains, spf_status[], spf_all[],
+                             spf_lookups[], spf_errors[], dmarc_status[], dmarc_policy[],
+                             mta_sts_status[], mta_sts_mode[], tlsrpt_status[]: each
+                             {value, count, pct}; dmarc_at_parent, mta_sts_uncovered,
+                             mta_sts_unused_pattern, mx_authenticated, dane, dkim: each
+                             {count, pct}}; pct of the domains the stage ran for
 null sections: the input lacks the columns (an older file) or has no ranks.";
 
 /// A count and its share of the section's whole.
@@ -196,4 +202,6 @@ pub struct Report {
     pub findings: Vec<FindingRow>,
     /// The most shared exchangers.
     pub exchangers: Vec<ExchangerRow>,
+    /// The policy stage's tables (`None` when no row has them).
+    pub policy: Option<super::policy::PolicySection>,
 }

@@ -34,7 +34,7 @@ pub const EXCHANGERS_TOP: usize = 20;
 pub(super) const COLUMNS: [&str; 8] =
     ["status", "rank", "implicit_mx", "mx", "findings", "provider", "provider_category", "self_hosted"];
 /// The fields of the `mx` struct the report reads.
-pub(super) const MX_FIELDS: [&str; 2] = ["exchange", "provider"];
+pub(super) const MX_FIELDS: [&str; 3] = ["exchange", "provider", "tlsa_authenticated"];
 /// The analysis columns; without them the provider sections are skipped.
 const ANALYSIS: [&str; 3] = ["provider", "provider_category", "self_hosted"];
 
@@ -87,6 +87,7 @@ pub struct Summary {
     buckets: [Bucket; 5],
     findings: Counts,
     exchangers: ExchangerCounts,
+    policy: super::policy::PolicyCounts,
 }
 
 /// Integer columns as another writer may have typed them (DuckDB, Polars).
@@ -166,6 +167,7 @@ impl Summary {
     /// name; `status` is required, the analysis columns may be missing (an
     /// older file), and a column of an unexpected type is an error.
     pub fn add_batch(&mut self, batch: &RecordBatch) -> Result<(), ArrowError> {
+        self.policy.add_batch(batch)?;
         let col = |name: &str| batch.column_by_name(name);
         let status = strings("status", col("status"))?
             .ok_or_else(|| ArrowError::SchemaError("no status column: not an mxscan output".into()))?;
@@ -464,6 +466,7 @@ impl Summary {
             rank_buckets,
             findings,
             exchangers,
+            policy: self.policy.section(),
         }
     }
 }
