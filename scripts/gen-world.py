@@ -29,6 +29,10 @@ import ipaddress
 import json
 import os
 import random
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import gen_policy  # noqa: E402  (the mail-policy part of the world)
 
 LISTED_TLDS = ["com", "net", "org", "de", "uk", "io", "fr", "nl", "es"]  # where listed domains live
 TLD_WEIGHTS = [45, 8, 8, 10, 6, 4, 5, 5, 4]
@@ -145,9 +149,12 @@ class World:
         for _ in range(16):
             if name == "localhost":   # an RFC 6761 local zone of Unbound
                 return "ok", {"A": ["127.0.0.1"], "AAAA": ["::1"]}.get(rtype, []), cname
+            if name.endswith(".localhost"):
+                return "nxdomain", [], cname
             if any(name == z or name.endswith("." + z) for z in TIMEOUT_ZONES):
                 return "timeout", [], cname
-            if name.rsplit(".", 1)[-1] not in SERVED_TLDS:
+            tld = name.rsplit(".", 1)[-1]
+            if tld not in SERVED_TLDS and tld not in gen_policy.EXTRA_TLDS:
                 return "servfail", [], cname
             node = self.nodes.get(name)
             if node is None:
@@ -980,8 +987,10 @@ def invalid_tokens(n):
     return toks
 
 
-def write_inputs(out, rng, rows_by_domain, listed):
-    """listed: [(unicode name, normalised)] in list order. Returns the truth rows in file order."""
+def write_inputs(out, rng, rows_by_domain, listed, extra=(), rng_extra=None):
+    """listed: [(unicode name, normalised)] in list order; extra: more of them, appended after every
+    other line (spelled with rng_extra, so that the lines before are as they were without them).
+    Returns the truth rows in file order."""
     n = len(listed)
     items = [(float(i), i, ("valid", u, d)) for i, (u, d) in enumerate(listed)]
     for j, (tok, kind) in enumerate(invalid_tokens(n)):
@@ -1014,21 +1023,31 @@ def write_inputs(out, rng, rows_by_domain, listed):
             truth.append({"domain": None, "case": "invalid_" + d, "input": tok, "rank": rank,
                           "status": "invalid", "status_alt": [], "domain_cname": None, "null_mx": None,
                           "implicit_mx": None, "mx": [], "findings": [], "findings_mx_only": [],
-                          **NO_ANALYSIS, "self_hosted": None})
+                          **NO_ANALYSIS, "self_hosted": None, "policy": None})
+        lines.append(f"{rank},{tok}")
+    old_lines = len(lines)
+    old_truth = list(truth)
+    for u, d in extra:
+        rank += 1
+        tok = spelled(rng_extra, u)
+        first_token[d] = tok
+        row = dict(rows_by_domain[d])
+        row.update(input=tok, rank=rank)
+        truth.append(row)
         lines.append(f"{rank},{tok}")
     with open(os.path.join(out, "input.csv"), "wb") as fh:
         for i, line in enumerate(lines):
-            eol = b"\r\n" if rng.random() < 0.05 else b"\n"
+            eol = b"\r\n" if (rng if i < old_lines else rng_extra).random() < 0.05 else b"\n"
             fh.write(line.encode("utf-8") + (eol if i < len(lines) - 1 else b""))  # no newline at the end
 
     # the plain list: a few names of every case (timeouts left out: they cost seconds), then others
     by_case = {}
-    for row in truth:
+    for row in old_truth:
         if row["domain"] and "timeout" not in row["case"]:
             by_case.setdefault(row["case"], []).append(row)
     chosen = [r for rows in by_case.values() for r in rows[:3]]
     picked = {r["domain"] for r in chosen}
-    rest = [r for r in truth if r["domain"] and r["domain"] not in picked and "timeout" not in r["case"]]
+    rest = [r for r in old_truth if r["domain"] and r["domain"] not in picked and "timeout" not in r["case"]]
     chosen += rng.sample(rest, max(0, min(len(rest), 200 - len(chosen))))
     rng.shuffle(chosen)
     with open(os.path.join(out, "input.txt"), "w", encoding="utf-8", newline="\n") as fh:
@@ -1039,14 +1058,25 @@ def write_inputs(out, rng, rows_by_domain, listed):
 
 # ---------------------------------------------------------------- zone files
 
+def txt_rdata(value):
+    """A TXT value (a string, or a tuple of the RR's strings) as zone-file text: strings longer than
+    255 octets are split (RFC 7208 §3.3: readers join them without spaces)."""
+    parts = []
+    for s in (value if isinstance(value, tuple) else (value,)):
+        parts += [s[i:i + 255] for i in range(0, len(s), 255)] or [""]
+    return " ".join('"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"' for s in parts)
+
+
 def write_zones(out, world):
     zdir = os.path.join(out, "zones")
     os.makedirs(zdir, exist_ok=True)
-    by_tld = {t: [] for t in SERVED_TLDS}
+    zones = SERVED_TLDS + gen_policy.EXTRA_ZONES
+    by_tld = {t: [] for t in zones}
     for owner, node in world.nodes.items():
         if any(owner == z or owner.endswith("." + z) for z in TIMEOUT_ZONES):
             continue
-        lines = by_tld[owner.rsplit(".", 1)[-1]]
+        zone = max((z for z in zones if owner == z or owner.endswith("." + z)), key=len)
+        lines = by_tld[zone]
         for rtype, values in node.items():
             for v in values:
                 if rtype == "MX":
@@ -1055,7 +1085,9 @@ def write_zones(out, world):
                 elif rtype == "CNAME":
                     v = v + "."
                 elif rtype == "TXT":
-                    v = f'"{v}"'
+                    v = txt_rdata(v)
+                elif rtype == "TLSA":
+                    v = " ".join(map(str, v))
                 lines.append(f"{owner}. {rtype} {v}\n")
     for tld, lines in by_tld.items():
         with open(os.path.join(zdir, f"{tld}.zone"), "w") as fh:
@@ -1063,7 +1095,7 @@ def write_zones(out, world):
                      f"{tld}. NS ns.{tld}.\nns.{tld}. A 127.0.0.1\n")
             fh.writelines(lines)
     with open(os.path.join(out, "knot-zones.txt"), "w") as fh:
-        fh.writelines(t + "\n" for t in SERVED_TLDS)
+        fh.writelines(t + "\n" for t in zones)
     with open(os.path.join(out, "timeout-zones.txt"), "w") as fh:
         fh.writelines(z + "\n" for z in TIMEOUT_ZONES)
     with open(os.path.join(out, "probe.txt"), "w") as fh:
@@ -1091,11 +1123,29 @@ def main():
         cases_of[d] = case
     rows_by_domain = {d: expected_row(world, d, cases_of[d]) for _, d in listed}
 
+    # the mail-policy world: its own generator, new names and domains only (the rows above stay as they are)
+    prng = random.Random(f"policy:{a.seed}")
+    helpers = {"GOOGLE": GOOGLE, "SYLLABLES": SYLLABLES, "SERVED_TLDS": SERVED_TLDS, "hosters": builder.hosters,
+               "is_private": is_private, "is_loopback": is_loopback, "is_ip_literal": is_ip_literal}
+    policy = gen_policy.PolicyWorld(world, prng, helpers)
+    extra = policy.build(a.domains)
+    world.exchanges.clear()
+    for _, d in listed:  # nothing the policy world added may change an old row
+        if expected_row(world, d, cases_of[d]) != rows_by_domain[d]:
+            raise SystemExit(f"gen-world: the policy records changed the row of {d}")
+    for d, case in extra:
+        cases_of[d] = case
+        rows_by_domain[d] = expected_row(world, d, case)
+    table = {v["domain"]: v for v in gen_policy.mta_sts_table().values()}
+    for d, row in rows_by_domain.items():
+        row["policy"] = policy.expected(row, table)
+
     write_zones(a.out, world)
-    truth = write_inputs(a.out, rng, rows_by_domain, listed)
+    gen_policy.write_tables(a.out, policy)
+    truth = write_inputs(a.out, rng, rows_by_domain, listed, [(d, d) for d, _ in extra], prng)
     fields = ["input", "domain", "rank", "status", "status_alt", "domain_cname", "null_mx", "implicit_mx",
               "mx", "provider", "provider_category", "providers", "self_hosted", "findings", "findings_mx_only",
-              "case"]
+              "case", "policy"]
     path = os.path.join(a.out, "truth.jsonl")
     with open(path + ".tmp", "w", encoding="utf-8") as fh:
         for row in truth:
@@ -1112,7 +1162,10 @@ def main():
                "findings": dict(sorted(findings.items())), "findings_mx_only": dict(sorted(findings_mx_only.items())),
                "provider": dict(sorted(provider.items())), "provider_category": dict(sorted(category.items())),
                "providers_any_tier": dict(sorted(mx_provider.items())),
-               "self_hosted": sum(bool(row["self_hosted"]) for row in truth), "timeout_zones": TIMEOUT_ZONES}
+               "self_hosted": sum(bool(row["self_hosted"]) for row in truth), "timeout_zones": TIMEOUT_ZONES,
+               "policy_findings": dict(sorted(collections.Counter(
+                   f for row in truth if row["policy"] for f in row["policy"]["policy_findings"]).items())),
+               "signed_zones": gen_policy.SIGNED_ZONES, "dkim_selectors": gen_policy.SELECTORS}
     with open(os.path.join(a.out, "world.json"), "w") as fh:
         json.dump(summary, fh, indent=1)
         fh.write("\n")
