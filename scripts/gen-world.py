@@ -13,6 +13,26 @@ Writes into DIR:
   input.txt           a plain one-name-per-line list of ~200 of the same domains
   truth.jsonl         one expected output row per row the scan of input.csv must write
   world.json          the seed, the number of rows per case, per finding and per provider
+  signed-zones.txt    the zones Knot signs (DNSSEC; scripts/testbed makes their keys Unbound's trust anchors)
+  mta-sts-cases.json  per MTA-STS case (<case>.policy.test): the record, MX, policy body, how the HTTPS
+                      test server at 127.0.80.1 must answer, and the expected status and findings
+
+Every truth row with status ok also has a `policy` object, the expected policy-stage columns
+(gen_policy.py says how each is decided):
+  spf       {status, all, lookups, void_lookups, includes, findings}
+  dmarc     {status, found_at, p, sp, np, pct, adkim, aspf, t, psd, rua, rua_unauthorized}
+            (+ rfc7489 {found_at, p} where RFC 7489's organisational-domain fallback finds another record)
+  mta_sts   {status, id, mode, max_age, mx_patterns, mx_uncovered, patterns_unused, mx_coverage}
+  tlsrpt    {status, rua}
+  dkim      [{selector, status, key_type, key_bits, testing}] for the selectors of gen_policy.SELECTORS
+            that have a record, by selector
+  mx_authenticated   AD on the MX answer
+  mx        [{exchange, tlsa: [{usage, selector, matching, data (hex)}], tlsa_authenticated}], one per
+            element of the row's mx, in its order
+  policy_findings      the policy-stage finding codes, sorted
+  policy_findings_alt  other finding lists a correct scanner may give (where a rule reads two ways)
+A struct may also have `alt` ({field: [other accepted values]}) and `unchecked` ([fields not predicted]).
+Rows of other statuses (and invalid lines) have policy null.
 
 The expected rows follow the semantics agreed with the scanner (see tests/integration): the
 truth is computed from the records written here by a small model of what Unbound answers, and
@@ -1141,7 +1161,7 @@ def main():
         row["policy"] = policy.expected(row, table)
 
     write_zones(a.out, world)
-    gen_policy.write_tables(a.out, policy)
+    gen_policy.write_tables(a.out, rows_by_domain)
     truth = write_inputs(a.out, rng, rows_by_domain, listed, [(d, d) for d, _ in extra], prng)
     fields = ["input", "domain", "rank", "status", "status_alt", "domain_cname", "null_mx", "implicit_mx",
               "mx", "provider", "provider_category", "providers", "self_hosted", "findings", "findings_mx_only",
