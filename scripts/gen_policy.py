@@ -63,60 +63,50 @@ CERT_SHA512 = hashlib.sha512(b"mxscan test-world end-entity certificate").hexdig
 REPORTER = "reportco.net"  # an external DMARC/TLS-RPT report service; authorises its customers
 
 # --------------------------------------------------------------------------- MTA-STS cases
-# The policy bodies and server behaviour each <case>.policy.test virtual host of the HTTPS test server
-# (127.0.80.1:443, host mta-sts.<case>.policy.test) must have; written to DIR/mta-sts-cases.json.
-# server.status: the HTTP status; server.cert: valid | expired | wrongname | expiring (< 14 days);
-# server.delay: seconds before answering (longer than any fetch timeout); server.body_size: pad to.
-_GOOD = "version: STSv1\nmode: enforce\nmx: mx1.good.policy.test\nmx: *.good.policy.test\nmax_age: 86400\n"
-
-
-def _enforce(case):
-    return f"version: STSv1\nmode: enforce\nmx: mx.{case}.policy.test\nmax_age: 604800\n"
-
-
-MTA_STS_CASES = {
-    "good": {"mx": [(10, "mx1.good.policy.test"), (20, "mx2.good.policy.test")], "body": _GOOD},
-    "testing": {"body": "version: STSv1\nmode: testing\nmx: mx.testing.policy.test\nmax_age: 86400\n",
-                "tlsrpt": False},
-    "modenone": {"body": "version: STSv1\nmode: none\nmax_age: 86400\n"},
-    "wildcard": {"mx": [(10, "a.mail.policy.test"), (20, "a.b.mail.policy.test")],
-                 "body": "version: STSv1\nmode: enforce\nmx: *.mail.policy.test\nmx: backup.wildcard.policy.test\n"
-                         "max_age: 604800\n"},
-    "crlf": {"body": _enforce("crlf").replace("\n", "\r\n")},
-    "lf": {"body": _enforce("lf"), "tlsrpt": False},
-    "dupkey": {"body": "version: STSv1\nmode: enforce\nmx: mx.dupkey.policy.test\nmax_age: 86400\nmode: none\n"
-                       "max_age: 1\n"},
-    "maxage": {"body": "version: STSv1\nmode: enforce\nmx: mx.maxage.policy.test\nmax_age: 31557601\n"},
-    "nomx": {"body": "version: STSv1\nmode: enforce\nmax_age: 86400\n"},
-    "redirect": {"server": {"status": 301, "location": "https://mta-sts.good.policy.test/.well-known/mta-sts.txt"}},
-    "notfound": {"server": {"status": 404}},
-    "servererror": {"server": {"status": 500}},
-    "expired": {"server": {"cert": "expired"}},
-    "wrongname": {"server": {"cert": "wrongname"}},
-    "slow": {"server": {"delay": 120}},
-    "oversized": {"server": {"body_size": 100_000}},  # the suggested maximum is 64 KB (RFC 8461 §3.3)
-    "expiring": {"server": {"cert": "expiring"}},
-    # TXT-level failures: the record is invalid whatever the server says (it serves a valid policy)
-    "badid": {"txt": ["v=STSv1; id=2026-01-01;"]},
-    "tworecords": {"txt": ["v=STSv1; id=20260101;", "v=STSv1; id=20260102;"]},
+# The MTA-STS cases are the policy hosts of scripts/policy-hosts.json, the table scripts/policy-https
+# serves with nginx on 127.0.80.1:443 (one virtual host per case, mta-sts.<case>.policy.test): the
+# world gives each case its _mta-sts record, the policy host's address and MX records that fit its
+# policy, and the truth expects what that table says the fetch gives. Two more cases fail at the
+# TXT record (no fetch is made for an invalid record). DIR/mta-sts-cases.json is the resulting table
+# with the expected status and findings.
+HOSTS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "policy-hosts.json")
+TXT_ONLY_CASES = {
+    "badid": ["v=STSv1; id=2026-01-01;"],                          # id with dashes: record_invalid
+    "tworecords": ["v=STSv1; id=20260101;", "v=STSv1; id=20260102;"],  # two records: record_invalid
 }
-FETCH_FAILS = {"redirect", "notfound", "servererror", "expired", "wrongname", "slow", "oversized"}
+NO_TLSRPT = {"testing", "lf"}  # MTA-STS without TLS-RPT (mta_sts_without_tlsrpt)
 
 
 def mta_sts_table():
-    """case -> the full description (domain, host, record, MX, server behaviour, expected body)."""
-    table = {}
-    for case, spec in MTA_STS_CASES.items():
-        d = f"{case}.policy.test"
-        server = {"status": 200, "cert": "valid", "delay": 0, "body_size": None, "location": None}
-        server.update(spec.get("server", {}))
-        table[case] = {
-            "domain": d, "host": f"mta-sts.{d}", "address": MTA_STS_ADDR,
-            "txt": spec.get("txt", [f"v=STSv1; id={case}20260101;"]),
-            "mx": spec.get("mx", [(10, f"mx.{d}")]),
-            "body": spec.get("body", _enforce(case)),
-            "server": server, "tlsrpt": spec.get("tlsrpt", True),
-        }
+    """case -> {domain, host, address, txt, mx, body, server, fetch_ok, tlsrpt}."""
+    with open(HOSTS_FILE, encoding="utf-8") as fh:
+        hosts = json.load(fh)
+    zone, table = hosts["zone"], {}
+    assert zone == "policy.test", zone
+    for e in hosts["hosts"]:
+        case = e["case"]
+        d = f"{case}.{zone}"
+        eol = "\n" if e.get("eol") == "lf" else "\r\n"
+        lines = e.get("policy", [])
+        body = "".join(line + eol for line in lines)
+        mx, pref = [], 10
+        for line in lines:  # exchanges the patterns under the domain cover (a wildcard: one label added)
+            if line.startswith("mx:"):
+                pat = line.split(":", 1)[1].strip()
+                if pat.endswith("." + d):
+                    mx.append((pref, "a" + pat[1:] if pat.startswith("*.") else pat))
+                    pref += 10
+        if case == "wildcard":  # two labels under a one-label wildcard: not covered
+            mx.append((pref, "a.b.mx.wildcard.policy.test"))
+        table[case] = {"domain": d, "host": f"mta-sts.{d}", "address": e.get("address", hosts["address"]),
+                       "txt": [f"v=STSv1; id={case.replace('-', '')}20260101;"], "mx": mx or [(10, f"mx.{d}")],
+                       "body": body, "server": {k: v for k, v in e.items() if k not in ("case", "policy")},
+                       "fetch_ok": e["fetch"] == "ok", "tlsrpt": case not in NO_TLSRPT}
+    for case, txt in TXT_ONLY_CASES.items():
+        d = f"{case}.{zone}"
+        table[case] = {"domain": d, "host": f"mta-sts.{d}", "address": hosts["address"], "txt": txt,
+                       "mx": [(10, f"mx.{d}")], "body": None, "server": {"serve": False, "note": "no fetch"},
+                       "fetch_ok": False, "tlsrpt": True}
     return table
 
 
@@ -289,9 +279,7 @@ class PolicyWorld:
         self.txt("mailhost-big.com", "v=spf1 include:_spf.mailhost-big.com -all")
         # the report service: its own mail, and rua/TLS-RPT destinations
         self.mx(REPORTER, [(10, self.host(f"mx.{REPORTER}", v4=1))])
-        # the MTA-STS shared exchanges (wildcard case) and DANE's shared exchanges
-        self.host("a.mail.policy.test", v4=1)
-        self.host("a.b.mail.policy.test", v4=1)
+        # DANE's shared exchanges
         for i in (1, 2):
             self.host(f"mx{i}.shared.dane.test", v4=1, v6=1)
         self.tlsa("mx1.shared.dane.test", [(3, 1, 1, SPKI2048_SHA256)])
@@ -505,7 +493,7 @@ class PolicyWorld:
             self.dmarc(d, p="reject")
             for rec in spec["txt"]:
                 self.txt(f"_mta-sts.{d}", rec)
-            w.add(f"mta-sts.{d}", "A", MTA_STS_ADDR)
+            w.add(f"mta-sts.{d}", "A", spec["address"])
             if spec["tlsrpt"]:
                 self.tlsrpt(d)
             self.dkim_free.add(d)
@@ -796,7 +784,7 @@ class PolicyWorld:
             return res, ["mta_sts_record_invalid"]
         spec = table_by_domain[domain]
         server = spec["server"]
-        if domain.split(".")[0] in FETCH_FAILS:
+        if not spec["fetch_ok"]:
             res.update(status="fetch_failed")
             return res, ["mta_sts_policy_unavailable"]
         policy = {}
@@ -821,7 +809,7 @@ class PolicyWorld:
         findings = []
         if mode == "testing":
             findings.append("mta_sts_testing")
-        if server["cert"] == "expiring":
+        if server.get("cert") == "expiring":
             findings.append("mta_sts_cert_expiring")
         exchanges = list(dict.fromkeys(m["exchange"] for m in row["mx"] if m["exchange"] != "."))
         if mode == "none":  # no policy to enforce: coverage is not judged (another reading: judged as usual)
@@ -1021,7 +1009,7 @@ def write_tables(out, rows_by_domain):
         pol = rows_by_domain[spec["domain"]]["policy"]
         spec["expected"] = {"status": pol["mta_sts"]["status"],
                             "findings": [f for f in pol["policy_findings"] if f.startswith("mta_sts_")]}
-    # wildcard: the uncovered exchange is in tier 2 of an enforce policy, so the finding is a warning
+    # wildcard: the uncovered exchange is in tier 3 of an enforce policy, so the finding is a warning
     table["wildcard"]["expected"]["severity"] = {"mta_sts_mx_uncovered": "warning"}
     with open(os.path.join(out, "mta-sts-cases.json"), "w") as fh:
         json.dump(table, fh, indent=1)

@@ -72,20 +72,22 @@ CASES = {
     "policy_dkim_bad_base64": ({"dkim_key_invalid"}, set()),
     "policy_dkim_unknown_k": ({"dkim_key_invalid"}, set()),
     "policy_dkim_ed25519": (set(), {"dkim_key_invalid"}),
-    "policy_mta_sts_good": (set(), {"mta_sts_mx_uncovered", "mta_sts_without_tlsrpt"}),
+    "policy_mta_sts_enforce": (set(), {"mta_sts_mx_uncovered", "mta_sts_without_tlsrpt", "mta_sts_testing"}),
     "policy_mta_sts_testing": ({"mta_sts_testing", "mta_sts_without_tlsrpt"}, set()),
-    "policy_mta_sts_modenone": (set(), {"mta_sts_policy_invalid"}),
+    "policy_mta_sts_none": (set(), {"mta_sts_policy_invalid"}),
     "policy_mta_sts_wildcard": ({"mta_sts_mx_uncovered", "mta_sts_pattern_unused"}, set()),
-    "policy_mta_sts_crlf": (set(), {"mta_sts_policy_invalid"}),
     "policy_mta_sts_lf": ({"mta_sts_without_tlsrpt"}, {"mta_sts_policy_invalid"}),
-    "policy_mta_sts_dupkey": (set(), {"mta_sts_policy_invalid", "mta_sts_testing"}),
-    "policy_mta_sts_maxage": ({"mta_sts_policy_invalid"}, set()),
-    "policy_mta_sts_nomx": ({"mta_sts_policy_invalid"}, set()),
+    "policy_mta_sts_chunked": ({"mta_sts_testing"}, {"mta_sts_policy_unavailable"}),
+    "policy_mta_sts_html": ({"mta_sts_testing"}, {"mta_sts_policy_unavailable"}),
+    "policy_mta_sts_duplicate-key": (set(), {"mta_sts_policy_invalid", "mta_sts_testing"}),
+    "policy_mta_sts_max-age-over": ({"mta_sts_policy_invalid"}, set()),
+    "policy_mta_sts_missing-mx": ({"mta_sts_policy_invalid"}, set()),
     "policy_mta_sts_expiring": ({"mta_sts_cert_expiring"}, set()),
     "policy_mta_sts_badid": ({"mta_sts_record_invalid"}, set()),
     "policy_mta_sts_tworecords": ({"mta_sts_record_invalid"}, set()),
     **{f"policy_mta_sts_{c}": ({"mta_sts_policy_unavailable"}, set())
-       for c in ("redirect", "notfound", "servererror", "expired", "wrongname", "slow", "oversized")},
+       for c in ("redirect", "not-found", "server-error", "expired", "wrong-name", "slow", "oversized", "no-vhost",
+                 "refused")},
     "policy_dane_ee": (set(), {"dane_not_authenticated", "dane_mx_not_authenticated", "dane_unusable_usage"}),
     "policy_dane_ta": (set(), {"dane_not_authenticated", "dane_unusable_usage"}),
     "policy_dane_sha512": (set(), {"dane_bad_digest_length"}),
@@ -98,8 +100,9 @@ CASES = {
     "policy_no_fallback_tier": ({"no_fallback_tier"}, set()),
     "policy_single_network": ({"single_network"}, set()),
 }
-MTA_STS_CASES = ("good testing modenone wildcard crlf lf dupkey maxage nomx redirect notfound servererror expired "
-                 "wrongname slow oversized expiring badid tworecords").split()
+# the MTA-STS cases: every policy host the HTTPS test server serves, and two that fail at the record
+MTA_STS_CASES = [h["case"] for h in json.loads((REPO / "scripts" / "policy-hosts.json").read_text())["hosts"]]
+MTA_STS_CASES += ["badid", "tworecords"]
 
 
 def fail(problems, what):
@@ -221,33 +224,45 @@ def test_every_policy_case_is_there_and_shows_its_findings(testbed):
 
 
 def test_mta_sts_table_matches_the_truth(testbed):
+    """DIR/mta-sts-cases.json, scripts/policy-hosts.json (what the HTTPS server serves) and the truth agree."""
     table = json.loads((testbed.dir / "mta-sts-cases.json").read_text())
+    hosts = {h["case"]: h for h in json.loads((REPO / "scripts" / "policy-hosts.json").read_text())["hosts"]}
     bad = [] if sorted(table) == sorted(MTA_STS_CASES) else [f"cases {sorted(table)}"]
     truth = {r["domain"]: r for r in testbed.truth if r["domain"]}
     for case, spec in table.items():
         r = truth.get(f"{case}.policy.test")
-        if r is None or r["case"] != f"policy_mta_sts_{case}" or spec["address"] != "127.0.80.1":
-            bad.append(f"{case}: no row, or wrong case or address")
+        if r is None or r["case"] != f"policy_mta_sts_{case}":
+            bad.append(f"{case}: no row, or the wrong case")
             continue
         if sorted((m["preference"], m["exchange"]) for m in r["mx"]) != sorted(map(tuple, spec["mx"])):
             bad.append(f"{case}: MX {[(m['preference'], m['exchange']) for m in r['mx']]} vs table {spec['mx']}")
         sts = r["policy"]["mta_sts"]
+        if (spec["expected"]["status"], spec["expected"]["findings"]) != (
+                sts["status"], [f for f in r["policy"]["policy_findings"] if f.startswith("mta_sts_")]):
+            bad.append(f"{case}: table expects {spec['expected']}, truth {sts['status']}")
+        h = hosts.get(case)
+        if h is None:
+            if sts["status"] != "record_invalid":
+                bad.append(f"{case}: not served, and not an invalid record")
+            continue
+        if (h["fetch"] == "ok") != (sts["status"] in ("ok", "policy_invalid")):
+            bad.append(f"{case}: the server's fetch gives {h['fetch']!r}, the truth {sts['status']}")
         if sts["status"] == "ok":
-            lines = spec["body"].replace("\r\n", "\n").splitlines()
+            lines = h["policy"]
             mode = next(line.split(":", 1)[1].strip() for line in lines if line.startswith("mode:"))
             mx = [line.split(":", 1)[1].strip() for line in lines if line.startswith("mx:")]
-            if (sts["mode"], sts["mx_patterns"]) != (mode, mx) or spec["server"]["status"] != 200:
-                bad.append(f"{case}: truth {sts['mode']} {sts['mx_patterns']}, body {mode} {mx}")
-        if ("\r\n" in spec["body"]) != (case == "crlf"):
-            bad.append(f"{case}: line endings")
-    good = truth["good.policy.test"]["policy"]["mta_sts"]
+            if (sts["mode"], sts["mx_patterns"]) != (mode, mx):
+                bad.append(f"{case}: truth {sts['mode']} {sts['mx_patterns']}, served {mode} {mx}")
+        st, _, addrs = kdig(testbed.resolver, f"mta-sts.{case}.policy.test", "A")
+        if (st, addrs) != ("NOERROR", [h.get("address", "127.0.80.1")]):
+            bad.append(f"{case}: mta-sts.{case}.policy.test A {st} {addrs}")
+    good = truth["enforce.policy.test"]["policy"]["mta_sts"]
     if (good["status"], good["mode"], good["mx_coverage"], good["mx_uncovered"]) != ("ok", "enforce", 1.0, []):
-        bad.append(f"good: {good}")
+        bad.append(f"enforce: {good}")
     wild = truth["wildcard.policy.test"]["policy"]["mta_sts"]
-    if (wild["mx_uncovered"], wild["patterns_unused"], wild["mx_coverage"]) != (
-            ["a.b.mail.policy.test"], ["backup.wildcard.policy.test"], 0.5):
+    if (wild["mx_uncovered"], wild["patterns_unused"]) != (["a.b.mx.wildcard.policy.test"], ["*.example.net"]):
         bad.append(f"wildcard: {wild}")
-    fail(bad, "differences between mta-sts-cases.json and the truth")
+    fail(bad, "differences between mta-sts-cases.json, policy-hosts.json and the truth")
 
 
 def test_world_is_deterministic(tmp_path):
@@ -321,7 +336,7 @@ def test_txt_records_answer_as_the_truth_says(testbed):
                 bad.append(f"{d}: {name} has {n} records, truth {status}")
         if p["mta_sts"]["status"] not in ("none",):
             st, _, addrs = kdig(testbed.resolver, f"mta-sts.{d}", "A")
-            if (st, addrs) != ("NOERROR", ["127.0.80.1"]):
+            if st != "NOERROR" or len(addrs) != 1 or not addrs[0].startswith("127.0.80."):
                 bad.append(f"{d}: mta-sts.{d} A {st} {addrs}")
     fail(bad, "answers differ from the truth")
 
@@ -374,7 +389,7 @@ def test_long_txt_is_truncated_over_udp_and_whole_over_tcp(testbed):
 
 
 def test_untuned_unbound_validates_too(untuned_testbed):
-    for name, rtype, want in (("good.policy.test", "MX", True), ("_25._tcp.mx1.shared.dane.test", "TLSA", True),
+    for name, rtype, want in (("enforce.policy.test", "MX", True), ("_25._tcp.mx1.shared.dane.test", "TLSA", True),
                               ("reportco.net", "MX", False)):
         st, flags, recs = kdig(untuned_testbed.resolver, name, rtype, "+adflag")
         assert st == "NOERROR" and recs and ("ad" in flags) == want, f"{name} {rtype}: {st} {flags} {recs}"
