@@ -709,8 +709,8 @@ class PolicyWorld:
                 p7489 = dict(tags(orecs[0])).get("p")
                 res["rfc7489"] = {"found_at": org, "p": p7489}
         fields = ["p", "sp", "np", "pct", "adkim", "aspf", "t", "psd", "rua", "rua_unauthorized"]
-        if len(recs) > 1:
-            res.update(status="invalid", unchecked=fields)
+        if len(recs) > 1:  # none applies: where it was found may be reported or not
+            res.update(status="invalid", unchecked=fields, alt={"found_at": [None]})
             return res, ["dmarc_multiple_records"]
         tl = tags(recs[0])
         tv = dict(tl)
@@ -719,7 +719,7 @@ class PolicyWorld:
         if any(not re.fullmatch(r"mailto:[^@\s]+@[a-z0-9.\-]+(![0-9]+[kmgt]?)?|https://\S+", u) for u in rua):
             bad = True
         if bad:
-            res.update(status="invalid", unchecked=fields)
+            res.update(status="invalid", unchecked=fields, alt={"found_at": [None]})
             return res, ["dmarc_syntax_error"]
         res.update(status="ok", p=tv.get("p"), sp=tv.get("sp"), np=tv.get("np"), adkim=tv.get("adkim"),
                    aspf=tv.get("aspf"), psd=tv.get("psd"), rua=rua)
@@ -780,7 +780,7 @@ class PolicyWorld:
         tv = dict(tags(recs[0]))
         res["id"] = tv.get("id")
         if not re.fullmatch(r"[A-Za-z0-9]{1,32}", tv.get("id") or ""):
-            res.update(status="record_invalid", unchecked=policy_fields)
+            res.update(status="record_invalid", unchecked=policy_fields, alt={"id": [None]})
             return res, ["mta_sts_record_invalid"]
         spec = table_by_domain[domain]
         server = spec["server"]
@@ -898,6 +898,10 @@ class PolicyWorld:
         usable = lambda a: not h["is_loopback"](a) and not h["is_private"](a)
         if spf["status"] == "none" and any(usable(a) for m in real for a in m["ipv4"] + m["ipv6"]):
             findings.add("spf_missing")
+        elif spf["status"] == "none" and any(m["ipv4"] + m["ipv6"] for m in real):
+            # "receives mail (has usable MX)" read as: an exchange has any address, even a loopback or
+            # private one (the MX is meant to receive mail)
+            alts.append((set(), {"spf_missing"}))
         if (dmarc["status"] == "ok" and dmarc["p"] == "reject" and spf["status"] == "none"
                 and not any(k["status"] == "ok" for k in dkim)):
             findings.add("dmarc_reject_without_auth")
