@@ -786,6 +786,8 @@ class PolicyWorld:
         server = spec["server"]
         if not spec["fetch_ok"]:
             res.update(status="fetch_failed")
+            if server.get("cert") == "expired":  # its notAfter is seen, and it is within 14 days (past)
+                res["findings_alt"] = ["mta_sts_cert_expiring"]
             return res, ["mta_sts_policy_unavailable"]
         policy = {}
         patterns = []
