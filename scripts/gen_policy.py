@@ -454,7 +454,9 @@ class PolicyWorld:
         # the tree walk finds _dmarc.b.<org>; RFC 7489 goes straight to _dmarc.<org>
         org = self.fresh("net")
         self.dmarc(org, p="reject")
-        self.dmarc(f"b.{org}", p="quarantine")
+        # psd=n makes b.<org> the organisational domain for RFC 9989's walk, while the Public Suffix
+        # List (RFC 7489) says <org>: the two rules find different records.
+        self.dmarc(f"b.{org}", p="quarantine", extra="; psd=n")
         dom("policy_dmarc_tree_walk_differs", d=f"a.b.{org}", dmarc=False)
         for _ in range(2):  # p=reject, no SPF, no DKIM key
             dom("policy_dmarc_reject_without_auth", spf=False, dkim=False, dmarc="v=DMARC1; p=reject")
@@ -687,7 +689,7 @@ class PolicyWorld:
         res = {k: None for k in ("status", "found_at", "p", "sp", "np", "pct", "adkim", "aspf", "t", "psd")}
         res.update(status="none", rua=[], rua_unauthorized=[])
         walk = self.tree_walk(domain)
-        found = None
+        found_all = []
         for name in walk:
             st, txts, _ = self.answer(name, "TXT")
             if st in FAILURES:
@@ -695,11 +697,23 @@ class PolicyWorld:
                 return res, []
             recs = [t for t in txts if any(n == "v" and v == "DMARC1" for n, v in tags(t))]
             if recs:
-                found = (name, recs)
-                break
-        if not found:
+                found_all.append((name, recs))
+                # The domain's own record ends the walk, and so does one with psd=y or psd=n.
+                if name == walk[0] or dict(tags(recs[0])).get("psd") in ("y", "n"):
+                    break
+        if not found_all:
             return res, ["dmarc_missing"]
-        name, recs = found
+        # RFC 9989 policy discovery: the Author Domain's record; otherwise the Organizational Domain's,
+        # which the walk identifies as the record with psd=n, the one one label below a psd=y record,
+        # or else the one at the name with the fewest labels (the last the walk found).
+        if found_all[0][0] == walk[0]:
+            name, recs = found_all[0]
+        else:
+            name, recs = found_all[-1]
+            if dict(tags(recs[0])).get("psd") == "y":
+                below = [f for f in found_all if f[0].count(".") == name.count(".") + 1]
+                if below:
+                    name, recs = below[0]
         res["found_at"] = name
         org = f"_dmarc.{org_of(domain)}"
         if name != f"_dmarc.{domain}" and org != name and org in walk:

@@ -165,12 +165,15 @@ pub fn parse_key(selector: &str, record: &str) -> DkimKeyReport {
             _ => {} // h, n, s: nothing to check that matters; others unknown
         }
     }
-    let key_type = match k.unwrap_or("rsa") {
+    let published = k.unwrap_or("rsa");
+    let key_type = match published {
         "rsa" => Some("rsa"),
         "ed25519" => Some("ed25519"),
         _ => None,
     };
-    report.key_type = key_type.map(str::to_string);
+    // The column shows the type as published, an unknown one included:
+    // that is what an auditor needs to see next to `invalid`.
+    report.key_type = Some(published.to_string());
     if key_type.is_none() {
         report.errors.push("k: unknown key type".into());
     }
@@ -387,6 +390,8 @@ mod tests {
             assert_eq!(r.status, DkimStatus::Invalid, "{record}");
             assert_eq!(r.findings(), ["dkim_key_invalid"], "{record}");
         }
+        // An unknown key type is shown as published.
+        assert_eq!(key("v=DKIM1; k=dsa; p=AAAA").key_type.as_deref(), Some("dsa"));
     }
 
     #[test]

@@ -22,7 +22,7 @@
 //! takes the TXT answers, and ends with a [`Discovery`].
 
 use super::{DmarcReport, DmarcStatus, Psd, SEVERAL_RECORDS, parse, select};
-use crate::policy::tags::{Selection, TxtRecord};
+use crate::policy::tags::{Piece, Selection, TxtRecord, split_tags};
 
 /// At most this many queries in the walk (RFC 9989 §4.10).
 const MAX_WALK: usize = 8;
@@ -71,6 +71,10 @@ pub struct Discovery {
     pub several_at: Vec<String>,
     /// A DNS failure made the outcome unknown.
     pub temperror: bool,
+    /// A record at the domain's own name that has `v=DMARC1`, but not as
+    /// its first tag: receivers ignore it (RFC 7489 §6.6.3 step 2), which
+    /// is worth saying rather than "no record" (name, record).
+    pub misplaced_version: Option<(String, String)>,
 }
 
 impl Discovery {
@@ -81,13 +85,19 @@ impl Discovery {
         if self.temperror {
             return DmarcReport::empty(DmarcStatus::TempError);
         }
-        let mut report = match &self.applied {
-            Some((found_at, record)) => {
+        let mut report = match (&self.applied, &self.misplaced_version) {
+            (Some((found_at, record)), _) => {
                 let mut report = parse(record);
                 report.found_at = Some(found_at.clone());
                 report
             }
-            None => DmarcReport::empty(DmarcStatus::None),
+            (None, Some((found_at, record))) => DmarcReport {
+                record: Some(record.clone()),
+                found_at: Some(found_at.clone()),
+                errors: vec!["v: must be the first tag (receivers ignore this record)".into()],
+                ..DmarcReport::empty(DmarcStatus::Invalid)
+            },
+            (None, None) => DmarcReport::empty(DmarcStatus::None),
         };
         for name in &self.several_at {
             report.errors.push(format!("{SEVERAL_RECORDS} at {name}"));
@@ -114,12 +124,19 @@ pub struct DmarcLookup {
     org: Option<String>,
     /// Answers in the order asked; `None` for a failed lookup.
     answers: Vec<(String, Option<Selection>)>,
+    /// See [`Discovery::misplaced_version`].
+    misplaced: Option<(String, String)>,
 }
 
 impl DmarcLookup {
     /// Discovery for `domain` (an A-label name).
     pub fn new(domain: &str) -> Self {
-        Self { walk: tree_walk_names(domain), org: org_domain_name(domain), answers: Vec::new() }
+        Self {
+            walk: tree_walk_names(domain),
+            org: org_domain_name(domain),
+            answers: Vec::new(),
+            misplaced: None,
+        }
     }
 
     fn answered(&self, name: &str) -> Option<&Option<Selection>> {
@@ -163,7 +180,14 @@ impl DmarcLookup {
     /// Called when discovery is complete, it does nothing.
     pub fn answer(&mut self, txt: TxtAnswer<'_>) {
         if let Some(name) = self.next_query().map(str::to_string) {
-            self.answers.push((name, txt.map(select)));
+            let selection = txt.map(select);
+            if self.answers.is_empty()
+                && selection == Some(Selection::None)
+                && let Some(record) = txt.into_iter().flatten().find_map(|r| version_not_first(r))
+            {
+                self.misplaced = Some((name.clone(), record));
+            }
+            self.answers.push((name, selection));
         }
     }
 
@@ -186,19 +210,25 @@ impl DmarcLookup {
         let own = self.walk.first().and_then(|name| one(name));
         let applied = if temperror { None } else { own.clone().or_else(|| self.organisational()) };
         let rfc7489_found_at = own.or_else(|| self.org.as_deref().and_then(one)).map(|(name, _)| name);
-        Discovery { applied, rfc7489_found_at, several_at, temperror }
+        let misplaced_version = self.misplaced.clone();
+        Discovery { applied, rfc7489_found_at, several_at, temperror, misplaced_version }
     }
 
     /// Step 3 of the module doc: the organisational domain's record among
     /// those the walk found above the domain.
     fn organisational(&self) -> Option<(String, String)> {
-        let found: Vec<(&str, &str)> = self.walk[1.min(self.walk.len())..]
-            .iter()
-            .filter_map(|name| match self.answered(name) {
-                Some(Some(Selection::One(record))) => Some((name.as_str(), record.as_str())),
-                _ => None,
-            })
-            .collect();
+        // Only what the walk itself reached: a record with psd=y or psd=n
+        // ends it, and a name above that (asked for the RFC 7489 fallback)
+        // is not part of it.
+        let mut found: Vec<(&str, &str)> = Vec::new();
+        for name in &self.walk[1.min(self.walk.len())..] {
+            if let Some(Some(Selection::One(record))) = self.answered(name) {
+                found.push((name.as_str(), record.as_str()));
+                if stops_walk(record) {
+                    break;
+                }
+            }
+        }
         let &(last_name, last_record) = found.last()?;
         let chosen = match parse(last_record).psd {
             Some(Psd::Yes) => {
@@ -212,6 +242,16 @@ impl DmarcLookup {
         let (name, record) = chosen.unwrap_or((last_name, last_record));
         Some((name.to_string(), record.to_string()))
     }
+}
+
+/// The record's text when it carries `v=DMARC1` as a tag other than the
+/// first.
+fn version_not_first(record: &TxtRecord) -> Option<String> {
+    let text = String::from_utf8_lossy(record);
+    let misplaced = split_tags(&text).iter().enumerate().any(|(i, piece)| {
+        i > 0 && matches!(piece, Piece::Tag { name, value } if name.eq_ignore_ascii_case("v") && *value == "DMARC1")
+    });
+    misplaced.then(|| text.into_owned())
 }
 
 enum Walk<'a> {
@@ -340,6 +380,28 @@ mod tests {
         assert!(!d.temperror);
         assert_eq!(d.applied.unwrap().0, "_dmarc.mail.example.com");
         assert_eq!(d.rfc7489_found_at, None);
+    }
+
+    #[test]
+    fn the_rfc_7489_answer_above_a_psd_n_record_is_not_part_of_the_walk() {
+        let zone: &[(&str, Option<&[&str]>)] = &[
+            ("_dmarc.mail.example.com", Some(&["v=DMARC1; p=quarantine; psd=n"])),
+            ("_dmarc.example.com", Some(&["v=DMARC1; p=reject"])),
+        ];
+        let (_, d) = run("a.mail.example.com", zone);
+        assert_eq!(d.applied.unwrap().0, "_dmarc.mail.example.com", "RFC 9989: psd=n names the organisation");
+        assert_eq!(d.rfc7489_found_at.as_deref(), Some("_dmarc.example.com"), "RFC 7489: the PSL's");
+    }
+
+    #[test]
+    fn a_record_with_v_not_first_is_reported_not_applied() {
+        let zone: &[(&str, Option<&[&str]>)] = &[("_dmarc.example.com", Some(&["p=reject; v=DMARC1"]))];
+        let (_, d) = run("example.com", zone);
+        assert_eq!(d.applied, None);
+        let report = d.report();
+        assert_eq!(report.status, DmarcStatus::Invalid);
+        assert_eq!(report.found_at.as_deref(), Some("_dmarc.example.com"));
+        assert_eq!(report.findings(), ["dmarc_syntax_error"]);
     }
 
     #[test]
