@@ -183,7 +183,7 @@ impl DmarcLookup {
             let selection = txt.map(select);
             if self.answers.is_empty()
                 && selection == Some(Selection::None)
-                && let Some(record) = txt.into_iter().flatten().find_map(|r| version_not_first(r))
+                && let Some(record) = txt.into_iter().flatten().find_map(version_not_first)
             {
                 self.misplaced = Some((name.clone(), record));
             }
