@@ -61,3 +61,48 @@ where m.exchange <> '.'
 group by m.exchange
 order by domains desc, m.exchange
 limit 20;
+
+-- The policy stage (scans made with --policy; its columns are null otherwise).
+
+-- name: spf_adoption
+-- SPF status and the qualifier of `all`, among the domains the policy stage checked.
+select spf.status as status, coalesce(spf."all", '(no all)') as qualifier, count(*) as domains
+from domains
+where spf is not null
+group by all
+order by domains desc, status, qualifier;
+
+-- name: spf_over_the_lookup_limit
+-- Domains whose SPF needs more than 10 DNS lookups (RFC 7208 §4.6.4: a permerror for every sender).
+select domain, spf.lookups as lookups, spf.includes as includes
+from domains
+where spf.lookups > 10
+order by domain;
+
+-- name: dmarc_policies
+-- The DMARC policy that applies, and where it was found (the domain's own name or a parent).
+select coalesce(dmarc.p, '(none)') as policy,
+       dmarc.found_at = '_dmarc.' || domain as own_record,
+       count(*) as domains
+from domains
+where dmarc.status = 'ok'
+group by all
+order by domains desc, policy, own_record;
+
+-- name: mta_sts_coverage_gaps
+-- MTA-STS policies that do not cover every MX host (mail to it fails under enforce), or that name
+-- hosts no MX record has (stale policies).
+select domain, mta_sts.mode as mode, mta_sts.mx_uncovered as uncovered, mta_sts.patterns_unused as unused,
+       mta_sts.mx_coverage as coverage
+from domains
+where len(mta_sts.mx_uncovered) > 0 or len(mta_sts.patterns_unused) > 0
+order by domain;
+
+-- name: dane_without_dnssec
+-- Exchanges that publish TLSA records senders will ignore: the TLSA answer or the domain's MX answer
+-- was not DNSSEC-authenticated (RFC 7672 §2.2).
+select domain, m.exchange as exchange, m.tlsa_authenticated as tlsa_authenticated,
+       mx_authenticated
+from (select domain, mx_authenticated, unnest(mx) as m from domains)
+where len(m.tlsa) > 0 and (not m.tlsa_authenticated or not mx_authenticated)
+order by domain, exchange;

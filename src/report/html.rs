@@ -184,6 +184,9 @@ pub fn render(r: &Report) -> String {
     categories_and_gateways(&mut o, r);
     rank_buckets(&mut o, r);
     findings(&mut o, r);
+    if let Some(p) = &r.policy {
+        policy(&mut o, p);
+    }
     exchangers(&mut o, r);
     let _ = write!(
         o,
@@ -412,6 +415,46 @@ fn exchangers(o: &mut String, r: &Report) {
         })
         .collect();
     table(o, &[("exchange", Col::Id), ("provider", Col::Id), ("domains", Col::Num), ("%", Col::Num)], &rows);
+    o.push_str("</section>\n");
+}
+
+/// The policy stage's tables (`--policy` scans).
+fn policy(o: &mut String, p: &super::PolicySection) {
+    let hint = format!("% of the {} domains the policy stage checked.", thousands(p.domains));
+    let tally = |o: &mut String, title: &str, rows: &[super::ValueCount]| {
+        if rows.is_empty() {
+            return;
+        }
+        section(o, title, &hint);
+        let rows: Vec<(Vec<String>, &str)> = rows
+            .iter()
+            .map(|r| (vec![data(&r.value), thousands(r.count.count), pct(r.count.pct)], ""))
+            .collect();
+        table(o, &[("", Col::Id), ("domains", Col::Num), ("%", Col::Num)], &rows);
+        o.push_str("</section>\n");
+    };
+    tally(o, "SPF", &p.spf_status);
+    tally(o, "SPF all", &p.spf_all);
+    tally(o, "SPF DNS lookups (limit 10)", &p.spf_lookups);
+    tally(o, "SPF errors (the 10 most common)", &p.spf_errors);
+    tally(o, "DMARC", &p.dmarc_status);
+    tally(o, "DMARC policy (p)", &p.dmarc_policy);
+    tally(o, "MTA-STS", &p.mta_sts_status);
+    tally(o, "MTA-STS mode", &p.mta_sts_mode);
+    tally(o, "TLS-RPT", &p.tlsrpt_status);
+    section(o, "Policy facts", &hint);
+    let rows: Vec<(Vec<String>, &str)> = [
+        ("DMARC found at a parent (tree walk)", p.dmarc_at_parent),
+        ("MTA-STS: an MX host no pattern covers", p.mta_sts_uncovered),
+        ("MTA-STS: a pattern that matches no MX host", p.mta_sts_unused_pattern),
+        ("MX answer DNSSEC-authenticated", p.mx_authenticated),
+        ("DANE: TLSA on an exchange", p.dane),
+        ("DKIM key found", p.dkim),
+    ]
+    .iter()
+    .map(|(label, c)| (vec![esc(label), thousands(c.count), pct(c.pct)], ""))
+    .collect();
+    table(o, &[("", Col::Text), ("domains", Col::Num), ("%", Col::Num)], &rows);
     o.push_str("</section>\n");
 }
 

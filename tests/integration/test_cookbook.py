@@ -39,7 +39,10 @@ def has_mx(t):
 
 def test_every_query_is_checked():
     assert set(queries()) == {"provider_share", "gateways_by_rank_bucket", "error_findings_with_exchangers",
-                              "bypassable_gateways", "shared_exchangers"}
+                              "bypassable_gateways", "shared_exchangers",
+                              # checked in test_policy.py, against a --policy scan
+                              "spf_adoption", "spf_over_the_lookup_limit", "dmarc_policies",
+                              "mta_sts_coverage_gaps", "dane_without_dnssec"}
 
 
 def test_provider_share(scan, testbed):

@@ -10,11 +10,12 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from conftest import REPO, SBIN_PATH, in_ci, unavailable
 from test_scan import compare, read_parquet
-from test_cookbook import policy_codes
+from test_cookbook import policy_codes, queries
 
 SHOW = 12
 
@@ -40,13 +41,18 @@ def policy_https(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def policy_scan(mxscan_bin, testbed, policy_https, tmp_path_factory):
+def policy_out(mxscan_bin, testbed, policy_https, tmp_path_factory):
     out = tmp_path_factory.mktemp("policy") / "out.parquet"
     proc = subprocess.run([mxscan_bin, "scan", str(testbed.input_csv), "-o", str(out), "--resolver", testbed.resolver,
                            "--rate", "0", "--policy", "--dkim", "--ca-file", str(policy_https / "ca.pem"), "-q"],
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
-    return {r["input"]: r for r in read_parquet(out)}
+    return out
+
+
+@pytest.fixture(scope="module")
+def policy_scan(policy_out):
+    return {r["input"]: r for r in read_parquet(policy_out)}
 
 
 def accepted(want, field):
@@ -151,3 +157,53 @@ def test_mta_sts_fetches_reach_the_https_server(policy_scan, policy_https):
     log = Path(policy_https) / "access.log"
     if log.exists():
         assert "mxscan/" in log.read_text(errors="replace"), "requests carry mxscan's User-Agent"
+
+
+# ------------------------------------------------------------------ the cookbook's policy queries
+# Expected answers come from the scanned rows, which the tests above check against the generator's
+# truth field by field: these tests check that each query says what it claims over those rows.
+
+@pytest.fixture(scope="module")
+def policy_db(policy_out):
+    con = duckdb.connect()
+    con.sql(f"create view domains as select * from read_parquet('{policy_out}')")
+    return con
+
+
+def run_query(con, name):
+    rel = con.sql(queries()[name])
+    return [dict(zip(rel.columns, row)) for row in rel.fetchall()]
+
+
+def test_cookbook_spf_adoption(policy_db, policy_scan):
+    want = collections.Counter((r["spf"]["status"], r["spf"]["all"] or "(no all)")
+                               for r in policy_scan.values() if r.get("spf"))
+    got = {(r["status"], r["qualifier"]): r["domains"] for r in run_query(policy_db, "spf_adoption")}
+    assert len(want) > 3 and got == dict(want)
+
+
+def test_cookbook_spf_over_the_lookup_limit(policy_db, policy_scan):
+    want = sorted(r["domain"] for r in policy_scan.values() if r.get("spf") and r["spf"]["lookups"] > 10)
+    got = [r["domain"] for r in run_query(policy_db, "spf_over_the_lookup_limit")]
+    assert want and got == want
+
+
+def test_cookbook_dmarc_policies(policy_db, policy_scan):
+    want = collections.Counter((r["dmarc"]["p"] or "(none)", r["dmarc"]["found_at"] == "_dmarc." + r["domain"])
+                               for r in policy_scan.values() if r.get("dmarc") and r["dmarc"]["status"] == "ok")
+    got = {(r["policy"], r["own_record"]): r["domains"] for r in run_query(policy_db, "dmarc_policies")}
+    assert (("reject", False) in want) and got == dict(want)
+
+
+def test_cookbook_mta_sts_coverage_gaps(policy_db, policy_scan):
+    want = sorted(r["domain"] for r in policy_scan.values()
+                  if r.get("mta_sts") and (r["mta_sts"]["mx_uncovered"] or r["mta_sts"]["patterns_unused"]))
+    got = [r["domain"] for r in run_query(policy_db, "mta_sts_coverage_gaps")]
+    assert want and got == want
+
+
+def test_cookbook_dane_without_dnssec(policy_db, policy_scan):
+    want = sorted((r["domain"], m["exchange"]) for r in policy_scan.values() for m in r["mx"] or []
+                  if m["tlsa"] and (m["tlsa_authenticated"] is False or r["mx_authenticated"] is False))
+    got = [(r["domain"], r["exchange"]) for r in run_query(policy_db, "dane_without_dnssec")]
+    assert want and got == want
