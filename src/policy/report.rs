@@ -130,15 +130,7 @@ pub fn build(
             findings.extend(summary.codes.iter().copied());
             summary.report.clone()
         }
-        None => SpfReport {
-            status: SpfStatus::TempError,
-            record: None,
-            all: None,
-            lookups: 0,
-            void_lookups: 0,
-            includes: Vec::new(),
-            errors: Vec::new(),
-        },
+        None => SpfReport::empty(SpfStatus::TempError),
     };
     // RFC 7208 §2.1: a domain that receives mail should say who sends it.
     let receives_mail =

@@ -421,40 +421,20 @@ fn exchangers(o: &mut String, r: &Report) {
 /// The policy stage's tables (`--policy` scans).
 fn policy(o: &mut String, p: &super::PolicySection) {
     let hint = format!("% of the {} domains the policy stage checked.", thousands(p.domains));
-    let tally = |o: &mut String, title: &str, rows: &[super::ValueCount]| {
-        if rows.is_empty() {
-            return;
-        }
+    let head = [("", Col::Text), ("domains", Col::Num), ("%", Col::Num)];
+    for (title, rows) in p.tables().into_iter().filter(|(_, rows)| !rows.is_empty()) {
         section(o, title, &hint);
         let rows: Vec<(Vec<String>, &str)> = rows
             .iter()
             .map(|r| (vec![data(&r.value), thousands(r.count.count), pct(r.count.pct)], ""))
             .collect();
-        table(o, &[("", Col::Id), ("domains", Col::Num), ("%", Col::Num)], &rows);
+        table(o, &head, &rows);
         o.push_str("</section>\n");
-    };
-    tally(o, "SPF", &p.spf_status);
-    tally(o, "SPF all", &p.spf_all);
-    tally(o, "SPF DNS lookups (limit 10)", &p.spf_lookups);
-    tally(o, "SPF errors (the 10 most common)", &p.spf_errors);
-    tally(o, "DMARC", &p.dmarc_status);
-    tally(o, "DMARC policy (p)", &p.dmarc_policy);
-    tally(o, "MTA-STS", &p.mta_sts_status);
-    tally(o, "MTA-STS mode", &p.mta_sts_mode);
-    tally(o, "TLS-RPT", &p.tlsrpt_status);
+    }
     section(o, "Policy facts", &hint);
-    let rows: Vec<(Vec<String>, &str)> = [
-        ("DMARC found at a parent (tree walk)", p.dmarc_at_parent),
-        ("MTA-STS: an MX host no pattern covers", p.mta_sts_uncovered),
-        ("MTA-STS: a pattern that matches no MX host", p.mta_sts_unused_pattern),
-        ("MX answer DNSSEC-authenticated", p.mx_authenticated),
-        ("DANE: TLSA on an exchange", p.dane),
-        ("DKIM key found", p.dkim),
-    ]
-    .iter()
-    .map(|(label, c)| (vec![esc(label), thousands(c.count), pct(c.pct)], ""))
-    .collect();
-    table(o, &[("", Col::Text), ("domains", Col::Num), ("%", Col::Num)], &rows);
+    let rows: Vec<(Vec<String>, &str)> =
+        p.facts().iter().map(|(label, c)| (vec![esc(label), thousands(c.count), pct(c.pct)], "")).collect();
+    table(o, &head, &rows);
     o.push_str("</section>\n");
 }
 

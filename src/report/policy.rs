@@ -65,6 +65,35 @@ pub struct PolicySection {
     pub dkim: Count,
 }
 
+impl PolicySection {
+    /// The value tables, titled, in report order (text and HTML draw the same).
+    pub fn tables(&self) -> [(&'static str, &[ValueCount]); 9] {
+        [
+            ("SPF", &self.spf_status),
+            ("SPF `all`", &self.spf_all),
+            ("SPF DNS lookups (limit 10)", &self.spf_lookups),
+            ("SPF errors (the 10 most common)", &self.spf_errors),
+            ("DMARC", &self.dmarc_status),
+            ("DMARC policy (p)", &self.dmarc_policy),
+            ("MTA-STS", &self.mta_sts_status),
+            ("MTA-STS mode", &self.mta_sts_mode),
+            ("TLS-RPT", &self.tlsrpt_status),
+        ]
+    }
+
+    /// The single counts, labelled.
+    pub fn facts(&self) -> [(&'static str, Count); 6] {
+        [
+            ("DMARC found at a parent (tree walk)", self.dmarc_at_parent),
+            ("MTA-STS: an MX host no pattern covers", self.mta_sts_uncovered),
+            ("MTA-STS: a pattern that matches no MX host", self.mta_sts_unused_pattern),
+            ("MX answer DNSSEC-authenticated", self.mx_authenticated),
+            ("DANE: TLSA on an exchange", self.dane),
+            ("DKIM key found", self.dkim),
+        ]
+    }
+}
+
 type Tally = Vec<(String, u64)>;
 
 fn bump(tally: &mut Tally, value: &str) {

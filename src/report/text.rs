@@ -224,36 +224,17 @@ pub fn render(r: &Report) -> String {
 
 /// The policy stage's tables.
 fn render_policy(out: &mut String, p: &super::PolicySection) {
-    let tally = |out: &mut String, title: &str, rows: &[super::ValueCount]| {
-        if rows.is_empty() {
-            return;
-        }
+    for (title, rows) in p.tables().into_iter().filter(|(_, rows)| !rows.is_empty()) {
         heading(out, &format!("{title} (% of {} domains checked)", thousands(p.domains)));
         let mut t = Table::new(&[("", false), ("domains", true), ("%", true)]);
         for row in rows {
             t.row(vec![clean(&row.value), thousands(row.count.count), pct(row.count.pct)]);
         }
         t.write(out);
-    };
-    tally(out, "SPF", &p.spf_status);
-    tally(out, "SPF `all`", &p.spf_all);
-    tally(out, "SPF DNS lookups (limit 10)", &p.spf_lookups);
-    tally(out, "SPF errors (the 10 most common)", &p.spf_errors);
-    tally(out, "DMARC", &p.dmarc_status);
-    tally(out, "DMARC policy (p)", &p.dmarc_policy);
-    tally(out, "MTA-STS", &p.mta_sts_status);
-    tally(out, "MTA-STS mode", &p.mta_sts_mode);
-    tally(out, "TLS-RPT", &p.tlsrpt_status);
+    }
     heading(out, &format!("Policy facts (% of {} domains checked)", thousands(p.domains)));
     let mut t = Table::new(&[("", false), ("domains", true), ("%", true)]);
-    for (label, c) in [
-        ("DMARC found at a parent (tree walk)", p.dmarc_at_parent),
-        ("MTA-STS: an MX host no pattern covers", p.mta_sts_uncovered),
-        ("MTA-STS: a pattern that matches no MX host", p.mta_sts_unused_pattern),
-        ("MX answer DNSSEC-authenticated", p.mx_authenticated),
-        ("DANE: TLSA on an exchange", p.dane),
-        ("DKIM key found", p.dkim),
-    ] {
+    for (label, c) in p.facts() {
         t.row(vec![label.into(), thousands(c.count), pct(c.pct)]);
     }
     t.write(out);

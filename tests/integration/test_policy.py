@@ -15,7 +15,7 @@ import pytest
 
 from conftest import REPO, SBIN_PATH, in_ci, unavailable
 from test_scan import compare, read_parquet
-from test_cookbook import policy_codes, queries
+from test_cookbook import policy_codes, run
 
 SHOW = 12
 
@@ -170,40 +170,35 @@ def policy_db(policy_out):
     return con
 
 
-def run_query(con, name):
-    rel = con.sql(queries()[name])
-    return [dict(zip(rel.columns, row)) for row in rel.fetchall()]
-
-
 def test_cookbook_spf_adoption(policy_db, policy_scan):
     want = collections.Counter((r["spf"]["status"], r["spf"]["all"] or "(no all)")
                                for r in policy_scan.values() if r.get("spf"))
-    got = {(r["status"], r["qualifier"]): r["domains"] for r in run_query(policy_db, "spf_adoption")}
+    got = {(r["status"], r["qualifier"]): r["domains"] for r in run(policy_db, "spf_adoption")}
     assert len(want) > 3 and got == dict(want)
 
 
 def test_cookbook_spf_over_the_lookup_limit(policy_db, policy_scan):
     want = sorted(r["domain"] for r in policy_scan.values() if r.get("spf") and r["spf"]["lookups"] > 10)
-    got = [r["domain"] for r in run_query(policy_db, "spf_over_the_lookup_limit")]
+    got = [r["domain"] for r in run(policy_db, "spf_over_the_lookup_limit")]
     assert want and got == want
 
 
 def test_cookbook_dmarc_policies(policy_db, policy_scan):
     want = collections.Counter((r["dmarc"]["p"] or "(none)", r["dmarc"]["found_at"] == "_dmarc." + r["domain"])
                                for r in policy_scan.values() if r.get("dmarc") and r["dmarc"]["status"] == "ok")
-    got = {(r["policy"], r["own_record"]): r["domains"] for r in run_query(policy_db, "dmarc_policies")}
+    got = {(r["policy"], r["own_record"]): r["domains"] for r in run(policy_db, "dmarc_policies")}
     assert (("reject", False) in want) and got == dict(want)
 
 
 def test_cookbook_mta_sts_coverage_gaps(policy_db, policy_scan):
     want = sorted(r["domain"] for r in policy_scan.values()
                   if r.get("mta_sts") and (r["mta_sts"]["mx_uncovered"] or r["mta_sts"]["patterns_unused"]))
-    got = [r["domain"] for r in run_query(policy_db, "mta_sts_coverage_gaps")]
+    got = [r["domain"] for r in run(policy_db, "mta_sts_coverage_gaps")]
     assert want and got == want
 
 
 def test_cookbook_dane_without_dnssec(policy_db, policy_scan):
     want = sorted((r["domain"], m["exchange"]) for r in policy_scan.values() for m in r["mx"] or []
                   if m["tlsa"] and (m["tlsa_authenticated"] is False or r["mx_authenticated"] is False))
-    got = [(r["domain"], r["exchange"]) for r in run_query(policy_db, "dane_without_dnssec")]
+    got = [(r["domain"], r["exchange"]) for r in run(policy_db, "dane_without_dnssec")]
     assert want and got == want

@@ -56,6 +56,21 @@ pub struct SpfReport {
     pub errors: Vec<String>,
 }
 
+impl SpfReport {
+    /// A report with this status and nothing else (no record read).
+    pub fn empty(status: SpfStatus) -> Self {
+        Self {
+            status,
+            record: None,
+            all: None,
+            lookups: 0,
+            void_lookups: 0,
+            includes: Vec::new(),
+            errors: Vec::new(),
+        }
+    }
+}
+
 /// Which SPF findings apply (the findings catalogue's `spf_*` codes).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SpfFindings {
@@ -172,15 +187,7 @@ impl SpfAudit {
     /// Starts the audit of `domain` from its TXT answer.
     pub fn new(domain: &str, txt_at_domain: Answer) -> Self {
         let mut audit = Self {
-            report: SpfReport {
-                status: SpfStatus::None,
-                record: None,
-                all: None,
-                lookups: 0,
-                void_lookups: 0,
-                includes: Vec::new(),
-                errors: Vec::new(),
-            },
+            report: SpfReport::empty(SpfStatus::None),
             findings: SpfFindings::default(),
             authorizes: false,
             unexpanded: Vec::new(),
