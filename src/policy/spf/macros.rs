@@ -152,21 +152,16 @@ impl MacroString {
 
     /// The text of a string without `%{..}` macros.
     pub fn constant(&self) -> Option<String> {
-        let mut out = String::new();
-        for part in &self.parts {
-            match part {
-                MacroPart::Literal(s) => out.push_str(s),
-                MacroPart::Percent => out.push('%'),
-                MacroPart::Space => out.push(' '),
-                MacroPart::UrlSpace => out.push_str("%20"),
-                MacroPart::Macro(_) => return None,
-            }
-        }
-        Some(out)
+        self.render(|_| None)
     }
 
     /// Expands the string (§7.3).
     pub fn expand(&self, env: &MacroEnv<'_>) -> String {
+        self.render(|m| Some(m.expand(env))).expect("every macro expands")
+    }
+
+    /// The parts as text, each macro as `expand` gives it (`None` ends it).
+    fn render(&self, mut expand: impl FnMut(&Macro) -> Option<String>) -> Option<String> {
         let mut out = String::new();
         for part in &self.parts {
             match part {
@@ -174,10 +169,10 @@ impl MacroString {
                 MacroPart::Percent => out.push('%'),
                 MacroPart::Space => out.push(' '),
                 MacroPart::UrlSpace => out.push_str("%20"),
-                MacroPart::Macro(m) => out.push_str(&m.expand(env)),
+                MacroPart::Macro(m) => out.push_str(&expand(m)?),
             }
         }
-        out
+        Some(out)
     }
 }
 
