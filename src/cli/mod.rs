@@ -102,7 +102,7 @@ fn scan_command(args: ScanArgs) -> Result<ExitCode> {
             output::open(&args.output, format, &metadata)?
         }
         None => {
-            let manifest = Manifest::for_input(&args.input, args.mx_only);
+            let manifest = Manifest::for_input(&args.input, args.mx_only, args.policy);
             let dataset = Dataset::open(std::path::Path::new(&args.output), manifest, args.resume)?;
             if dataset.parts() > 0 && !args.quiet {
                 eprintln!(

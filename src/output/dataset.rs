@@ -54,11 +54,15 @@ pub struct Manifest {
     pub input_modified_ms: Option<i64>,
     /// Whether the scan asks MX only (rows would differ in shape).
     pub mx_only: bool,
+    /// Whether the policy stage runs (`--policy`; journals written before
+    /// it existed read as `false`).
+    #[serde(default)]
+    pub policy: bool,
 }
 
 impl Manifest {
     /// The manifest for scanning `input` (metadata read now).
-    pub fn for_input(input: &str, mx_only: bool) -> Self {
+    pub fn for_input(input: &str, mx_only: bool, policy: bool) -> Self {
         let meta = (input != "-").then(|| fs::metadata(input).ok()).flatten();
         let modified = meta
             .as_ref()
@@ -70,6 +74,7 @@ impl Manifest {
             input_bytes: meta.map(|m| m.len()),
             input_modified_ms: modified,
             mx_only,
+            policy,
         }
     }
 
@@ -79,6 +84,12 @@ impl Manifest {
             return Some(format!(
                 "was scanned {} --mx-only; resume with the same flags",
                 if self.mx_only { "with" } else { "without" }
+            ));
+        }
+        if self.policy != now.policy {
+            return Some(format!(
+                "was scanned {} --policy; resume with the same flags",
+                if self.policy { "with" } else { "without" }
             ));
         }
         // Stdin cannot be checked: the user vouches for it.

@@ -13,6 +13,7 @@ fn manifest() -> Manifest {
         input_bytes: Some(1234),
         input_modified_ms: Some(1),
         mx_only: false,
+        policy: false,
     }
 }
 
@@ -66,6 +67,8 @@ fn an_earlier_scan_needs_resume_and_the_same_input() {
     assert!(err.contains("same input"), "{err}");
     let mx_only = Manifest { mx_only: true, ..manifest() };
     assert!(Dataset::open(&dir, mx_only, true).unwrap_err().to_string().contains("--mx-only"));
+    let policy = Manifest { policy: true, ..manifest() };
+    assert!(Dataset::open(&dir, policy, true).unwrap_err().to_string().contains("--policy"));
     // Stdin cannot be checked, so it is taken on trust.
     assert!(Dataset::open(&dir, Manifest { input: "-".into(), ..manifest() }, true).is_ok());
 
