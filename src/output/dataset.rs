@@ -19,6 +19,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -26,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use super::{OutputError, ParquetSink, RowSink, sync_dir};
 use crate::input::LineSet;
 use crate::record::DomainRecord;
+use crate::scan::cpu::StageClock;
 
 /// The journal's file name.
 pub const JOURNAL: &str = "journal.jsonl";
@@ -252,6 +254,7 @@ impl Dataset {
             part_rows: part_rows.max(1),
             metadata,
             open: None,
+            clock: Arc::default(),
         })
     }
 }
@@ -267,6 +270,8 @@ pub struct DatasetSink {
     /// Key-value metadata of every part's footer.
     metadata: Vec<(String, String)>,
     open: Option<OpenPart>,
+    /// Where the parts' Arrow and Parquet CPU is counted.
+    clock: Arc<StageClock>,
 }
 
 struct OpenPart {
@@ -284,7 +289,8 @@ impl DatasetSink {
         let partial = super::partial_path(&self.dir.join(&name));
         let file = File::create(&partial)
             .map_err(|source| OutputError::Create { path: partial.display().to_string(), source })?;
-        let writer = ParquetSink::new(file, &self.metadata)?;
+        let mut writer = ParquetSink::new(file, &self.metadata)?;
+        writer.set_clock(Arc::clone(&self.clock));
         Ok(self.open.insert(OpenPart { writer, name, partial, lines: Vec::new(), opened: Instant::now() }))
     }
 
@@ -323,6 +329,13 @@ impl RowSink for DatasetSink {
 
     fn finish(mut self: Box<Self>) -> Result<(), OutputError> {
         self.seal()
+    }
+
+    fn attach_clock(&mut self, clock: Arc<StageClock>) {
+        if let Some(part) = self.open.as_mut() {
+            part.writer.set_clock(Arc::clone(&clock));
+        }
+        self.clock = clock;
     }
 
     fn abandon(mut self: Box<Self>) -> Result<(), OutputError> {

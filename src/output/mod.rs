@@ -9,6 +9,7 @@ mod policy;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
@@ -17,6 +18,7 @@ use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
 
 use crate::record::DomainRecord;
+use crate::scan::cpu::StageClock;
 
 /// Rows per Parquet row group (the contract's "~64k").
 pub const ROW_GROUP: usize = 65536;
@@ -106,6 +108,9 @@ pub trait RowSink: Send {
     /// way, every resolver died): flush and close what was written so that
     /// it stays readable, but never under the name that means complete.
     fn abandon(self: Box<Self>) -> Result<(), OutputError>;
+    /// Count the CPU of building batches and encoding them on `clock`
+    /// (the scan's per-stage counters); sinks without those stages ignore it.
+    fn attach_clock(&mut self, _clock: Arc<StageClock>) {}
 }
 
 /// The hidden name a single-file output is written under until it is
@@ -181,6 +186,8 @@ pub(crate) struct ParquetSink {
     pending: Vec<DomainRecord>,
     /// Renamed to the final name when finished.
     rename: Option<Rename>,
+    /// Where the Arrow and Parquet stages' CPU is counted.
+    clock: Arc<StageClock>,
 }
 
 impl ParquetSink {
@@ -203,13 +210,17 @@ impl ParquetSink {
         }
         let props = props.build();
         let writer = ArrowWriter::try_new(file, arrow::SCHEMA.clone(), Some(props))?;
-        Ok(Self { writer, pending: Vec::with_capacity(BATCH), rename: None })
+        Ok(Self { writer, pending: Vec::with_capacity(BATCH), rename: None, clock: Arc::default() })
+    }
+
+    pub(crate) fn set_clock(&mut self, clock: Arc<StageClock>) {
+        self.clock = clock;
     }
 
     fn flush_batch(&mut self) -> Result<(), OutputError> {
         if !self.pending.is_empty() {
-            let batch = arrow::to_batch(&self.pending)?;
-            self.writer.write(&batch)?;
+            let batch = self.clock.arrow(|| arrow::to_batch(&self.pending))?;
+            self.clock.parquet(|| self.writer.write(&batch))?;
             self.pending.clear();
         }
         Ok(())
@@ -218,7 +229,8 @@ impl ParquetSink {
     /// Write the footer and sync: the file is complete and durable.
     pub(crate) fn close(mut self) -> Result<File, OutputError> {
         self.flush_batch()?;
-        let file = self.writer.into_inner()?;
+        let clock = Arc::clone(&self.clock);
+        let file = clock.parquet(|| self.writer.into_inner())?;
         file.sync_all()?;
         Ok(file)
     }
@@ -248,6 +260,10 @@ impl RowSink for ParquetSink {
         self.rename = None;
         self.close()?;
         Ok(())
+    }
+
+    fn attach_clock(&mut self, clock: Arc<StageClock>) {
+        self.set_clock(clock);
     }
 }
 

@@ -8,6 +8,7 @@
 //! Every item becomes exactly one row; errors that stop the scan (the
 //! output fails, the input breaks) come back as [`ScanError`].
 
+pub mod cpu;
 mod engine;
 
 use std::net::SocketAddr;
@@ -196,6 +197,8 @@ pub struct ScanSummary {
     pub sidelined: Vec<SocketAddr>,
     /// Every resolver the scan was given.
     pub resolvers: Vec<SocketAddr>,
+    /// CPU by stage.
+    pub cpu: cpu::StageCpu,
 }
 
 impl ScanSummary {
@@ -235,6 +238,14 @@ impl ScanSummary {
             "queries_per_second": per_second(self.core.sent),
             "resolvers": addrs(&self.resolvers),
             "sidelined_resolvers": addrs(&self.sidelined),
+            "cpu_seconds": {
+                "input": self.cpu.input.as_secs_f64(),
+                "engine": self.cpu.engine.as_secs_f64(),
+                "analysis": self.cpu.analysis.as_secs_f64(),
+                "arrow": self.cpu.arrow.as_secs_f64(),
+                "parquet": self.cpu.parquet.as_secs_f64(),
+                "writer_other": self.cpu.writer_other.as_secs_f64(),
+            },
         })
     }
 
@@ -351,6 +362,7 @@ pub async fn run(
     }
     cfg.check()?;
     let started = Instant::now();
+    let cpu_at_start = cpu::process_cpu();
     let pool = UdpPool::bind(cfg.sockets, &cfg.resolvers).map_err(ScanError::Socket)?;
     let core = ScanCore::new(
         CoreConfig {
@@ -372,8 +384,8 @@ pub async fn run(
     let (item_tx, item_rx) = mpsc::channel::<Vec<Item>>(8);
     let reader = std::thread::Builder::new()
         .name("mxscan-input".into())
-        .spawn(move || -> Result<InputStats, InputError> {
-            match source {
+        .spawn(move || -> (Result<InputStats, InputError>, Duration) {
+            let read = || match source {
                 Source::Items(items) => {
                     let _ = item_tx.blocking_send(items);
                     Ok(InputStats::default())
@@ -394,32 +406,38 @@ pub async fn run(
                     }
                     Ok(list.stats())
                 }
-            }
+            };
+            let result = read();
+            (result, cpu::thread_cpu())
         })
         .expect("spawn input thread");
 
     let (row_tx, mut row_rx) = mpsc::unbounded_channel::<Vec<DomainRecord>>();
     let writer_counters = Arc::clone(&counters);
     let mut analyzer = Analyzer::new(Arc::clone(&cfg.providers));
+    let clock = Arc::new(cpu::StageClock::default());
+    let writer_clock = Arc::clone(&clock);
+    let mut sink = sink;
+    sink.attach_clock(Arc::clone(&clock));
     // The writer hands the sink back unfinished: only once the input and the
     // engine have both ended well may the output get its final name.
-    type Written = (Box<dyn RowSink>, [u64; 7]);
+    type Written = (Box<dyn RowSink>, [u64; 7], Duration);
     let writer = std::thread::Builder::new()
         .name("mxscan-writer".into())
         .spawn(move || -> Result<Written, OutputError> {
             let mut sink = sink;
             let mut by_status = [0u64; 7];
-            while let Some(rows) = row_rx.blocking_recv() {
+            while let Some(mut rows) = row_rx.blocking_recv() {
                 let n = rows.len() as u64;
-                for mut row in rows {
-                    // Analysis runs here, off the query engine's thread.
-                    analyzer.analyze(&mut row);
+                // Analysis runs here, off the query engine's thread.
+                writer_clock.analysis(|| rows.iter_mut().for_each(|row| analyzer.analyze(row)));
+                for row in rows {
                     by_status[Status::ALL.iter().position(|s| *s == row.status).expect("known status")] += 1;
                     sink.write(row)?;
                 }
                 writer_counters.written.fetch_add(n, Relaxed);
             }
-            Ok((sink, by_status))
+            Ok((sink, by_status, cpu::thread_cpu()))
         })
         .expect("spawn writer thread");
 
@@ -434,11 +452,12 @@ pub async fn run(
 
     // The writer's error explains an engine stop, so it is checked first
     // (its sink is dropped unfinished: the partial file stays partial).
-    let (sink, by_status) = writer.join().expect("writer thread")?;
+    let (sink, by_status, writer_cpu) = writer.join().expect("writer thread")?;
     let rows = by_status.iter().sum();
     // On an early stop the input thread may be blocked on a full channel;
     // dropping nothing more is needed: its receiver is gone with the engine.
-    let input = match reader.join().expect("input thread") {
+    let (input, input_cpu) = reader.join().expect("input thread");
+    let input = match input {
         Ok(input) => input,
         Err(err) => {
             // The list broke part way (a damaged gzip, a read error): the
@@ -449,9 +468,22 @@ pub async fn run(
     };
     match engine_result {
         Ok((core, sidelined)) => {
+            let finish_started = cpu::thread_cpu();
             sink.finish()?;
+            let finish_cpu = cpu::thread_cpu().saturating_sub(finish_started);
+            let total = cpu::process_cpu().saturating_sub(cpu_at_start);
+            let (analysis, arrow, parquet) = clock.read();
+            let writer_total = writer_cpu + finish_cpu;
+            let cpu = cpu::StageCpu {
+                input: input_cpu,
+                engine: total.saturating_sub(input_cpu + writer_total),
+                analysis,
+                arrow,
+                parquet,
+                writer_other: writer_total.saturating_sub(analysis + arrow + parquet),
+            };
             let resolvers = cfg.resolvers.clone();
-            Ok(ScanSummary { by_status, core, input, wall: started.elapsed(), sidelined, resolvers })
+            Ok(ScanSummary { by_status, core, input, wall: started.elapsed(), sidelined, resolvers, cpu })
         }
         Err(engine::Stop::Socket(reason)) => {
             // The sockets failed part way: the rest was never asked.

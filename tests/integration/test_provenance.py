@@ -62,6 +62,11 @@ def check_stats(stats, rows, resolvers):
     assert stats["domains_per_second"] == pytest.approx(len(rows) / stats["elapsed_seconds"], rel=1e-6)
     assert stats["resolvers"] == resolvers
     assert stats["sidelined_resolvers"] == []
+    # CPU by stage: every stage did some work, and the engine and Parquet encoding most.
+    cpu = stats["cpu_seconds"]
+    assert set(cpu) == {"input", "engine", "analysis", "arrow", "parquet", "writer_other"}, cpu
+    assert all(v > 0 for k, v in cpu.items() if k != "writer_other"), cpu
+    assert cpu["engine"] > cpu["input"], cpu
 
 
 def test_single_file_stats_and_footer(mxscan_bin, testbed, tmp_path, pq):
