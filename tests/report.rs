@@ -134,7 +134,8 @@ fn scratch(name: &str) -> PathBuf {
 }
 
 fn write_parquet(path: &Path, rows: Vec<DomainRecord>) {
-    let mut sink = output::open(path.to_str().unwrap(), Format::Parquet, &[]).unwrap();
+    let mut sink =
+        output::open(path.to_str().unwrap(), Format::Parquet, &output::ParquetSettings::default()).unwrap();
     for r in rows {
         sink.write(r).unwrap();
     }

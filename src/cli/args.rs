@@ -114,6 +114,10 @@ pub(crate) struct ScanArgs {
     /// object (only when the scan completes).
     #[arg(long, value_name = "FILE")]
     pub(crate) stats: Option<PathBuf>,
+    /// zstd level of Parquet output: 1 is the fastest, 22 the smallest.
+    #[arg(long, value_name = "N", default_value_t = mxscan::output::DEFAULT_ZSTD_LEVEL,
+          value_parser = clap::value_parser!(i32).range(1..=22))]
+    pub(crate) zstd_level: i32,
     /// Also check each domain's mail policy: SPF, DMARC, MTA-STS (its policy
     /// fetched over HTTPS and its `mx` patterns matched against the MX
     /// hosts), TLS-RPT and DANE (TLSA per exchange). About five more queries

@@ -93,13 +93,14 @@ fn scan_command(args: ScanArgs) -> Result<ExitCode> {
     }
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let metadata = output::provenance(&argv, &cfg.resolvers, &cfg.providers);
+    let parquet = output::ParquetSettings { metadata, zstd_level: args.zstd_level };
     let mut total = progress::estimate_lines(&args.input);
     let sink = match format {
         Some(format) => {
             if args.resume {
                 bail!("--resume needs a dataset directory as output (-o DIR/), not a single file");
             }
-            output::open(&args.output, format, &metadata)?
+            output::open(&args.output, format, &parquet)?
         }
         None => {
             let manifest = Manifest::for_input(&args.input, args.mx_only, args.policy);
@@ -114,7 +115,7 @@ fn scan_command(args: ScanArgs) -> Result<ExitCode> {
             }
             total = total.map(|t| t.saturating_sub(dataset.done().len()));
             list.skip_lines(dataset.done().clone());
-            Box::new(dataset.into_sink(args.part_rows, metadata)?)
+            Box::new(dataset.into_sink(args.part_rows, parquet)?)
         }
     };
     let counters = Arc::new(Counters::default());

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::{OutputError, ParquetSink, RowSink, sync_dir};
+use super::{OutputError, ParquetSettings, ParquetSink, RowSink, sync_dir};
 use crate::input::LineSet;
 use crate::record::DomainRecord;
 use crate::scan::cpu::StageClock;
@@ -238,13 +238,9 @@ impl Dataset {
         self.entries.len()
     }
 
-    /// The sink that adds parts of at most `part_rows` rows, each carrying
-    /// `metadata` in its footer (what produced it).
-    pub fn into_sink(
-        self,
-        part_rows: usize,
-        metadata: Vec<(String, String)>,
-    ) -> Result<DatasetSink, OutputError> {
+    /// The sink that adds parts of at most `part_rows` rows, each written
+    /// with `settings` (its footer says what produced it).
+    pub fn into_sink(self, part_rows: usize, settings: ParquetSettings) -> Result<DatasetSink, OutputError> {
         let journal = OpenOptions::new().append(true).open(self.dir.join(JOURNAL))?;
         Ok(DatasetSink {
             dir: self.dir,
@@ -252,7 +248,7 @@ impl Dataset {
             journal,
             next_part: self.next_part,
             part_rows: part_rows.max(1),
-            metadata,
+            settings,
             open: None,
             clock: Arc::default(),
         })
@@ -267,8 +263,8 @@ pub struct DatasetSink {
     journal: File,
     next_part: u64,
     part_rows: usize,
-    /// Key-value metadata of every part's footer.
-    metadata: Vec<(String, String)>,
+    /// How every part is written (its footer's metadata included).
+    settings: ParquetSettings,
     open: Option<OpenPart>,
     /// Where the parts' Arrow and Parquet CPU is counted.
     clock: Arc<StageClock>,
@@ -289,7 +285,7 @@ impl DatasetSink {
         let partial = super::partial_path(&self.dir.join(&name));
         let file = File::create(&partial)
             .map_err(|source| OutputError::Create { path: partial.display().to_string(), source })?;
-        let mut writer = ParquetSink::new(file, &self.metadata)?;
+        let mut writer = ParquetSink::new(file, &self.settings)?;
         writer.set_clock(Arc::clone(&self.clock));
         Ok(self.open.insert(OpenPart { writer, name, partial, lines: Vec::new(), opened: Instant::now() }))
     }

@@ -138,14 +138,29 @@ impl Rename {
     }
 }
 
+/// The zstd level Parquet files are written with unless told otherwise:
+/// the writer shares two cores with the query engine and the resolver, and
+/// level 1 gave the best CPU for the size (README, "Output": the trade-off).
+pub const DEFAULT_ZSTD_LEVEL: i32 = 1;
+
+/// How Parquet files are written.
+#[derive(Debug, Clone)]
+pub struct ParquetSettings {
+    /// Key-value metadata of every footer: what produced the file.
+    pub metadata: Vec<(String, String)>,
+    /// zstd level, 1 (fastest) to 22 (smallest).
+    pub zstd_level: i32,
+}
+
+impl Default for ParquetSettings {
+    fn default() -> Self {
+        Self { metadata: Vec::new(), zstd_level: DEFAULT_ZSTD_LEVEL }
+    }
+}
+
 /// Open the output `path` (`-` for stdout). Fails before any row if it
-/// cannot be created. `metadata` is written into a Parquet file's footer
-/// (key-value metadata: what produced the file).
-pub fn open(
-    path: &str,
-    format: Format,
-    metadata: &[(String, String)],
-) -> Result<Box<dyn RowSink>, OutputError> {
+/// cannot be created. A Parquet file is written with `settings`.
+pub fn open(path: &str, format: Format, settings: &ParquetSettings) -> Result<Box<dyn RowSink>, OutputError> {
     let create =
         |at: &Path| File::create(at).map_err(|source| OutputError::Create { path: path.into(), source });
     if path == "-" {
@@ -166,7 +181,7 @@ pub fn open(
     };
     Ok(match format {
         Format::Parquet => {
-            let mut sink = ParquetSink::new(file, metadata)?;
+            let mut sink = ParquetSink::new(file, settings)?;
             sink.rename = rename;
             Box::new(sink)
         }
@@ -191,11 +206,10 @@ pub(crate) struct ParquetSink {
 }
 
 impl ParquetSink {
-    pub(crate) fn new(file: File, metadata: &[(String, String)]) -> Result<Self, OutputError> {
+    pub(crate) fn new(file: File, settings: &ParquetSettings) -> Result<Self, OutputError> {
+        let metadata = &settings.metadata;
         let mut props = WriterProperties::builder()
-            // Level 1: the writer shares two cores with the query engine and
-            // the resolver; level 3 cost more CPU for a few % of file size.
-            .set_compression(Compression::ZSTD(ZstdLevel::try_new(1)?))
+            .set_compression(Compression::ZSTD(ZstdLevel::try_new(settings.zstd_level)?))
             .set_max_row_group_row_count(Some(ROW_GROUP))
             .set_created_by(format!("mxscan {}", env!("CARGO_PKG_VERSION")))
             // What produced the file (versions, flags, resolvers): a Parquet
@@ -306,7 +320,7 @@ mod tests {
         for format in [Format::Parquet, Format::Jsonl] {
             for complete in [true, false] {
                 let target = dir.join(format!("out-{complete}.{format:?}"));
-                let mut sink = open(target.to_str().unwrap(), format, &[]).unwrap();
+                let mut sink = open(target.to_str().unwrap(), format, &ParquetSettings::default()).unwrap();
                 sink.write(row()).unwrap();
                 assert!(!target.exists() && partial_path(&target).exists());
                 if complete {

@@ -22,7 +22,10 @@ fn row(line: u64) -> DomainRecord {
 }
 
 fn write(dir: &Path, lines: impl IntoIterator<Item = u64>, part_rows: usize, finish: bool) {
-    let mut sink = Dataset::open(dir, manifest(), true).unwrap().into_sink(part_rows, Vec::new()).unwrap();
+    let mut sink = Dataset::open(dir, manifest(), true)
+        .unwrap()
+        .into_sink(part_rows, ParquetSettings::default())
+        .unwrap();
     for line in lines {
         sink.write(row(line)).unwrap();
     }
@@ -125,7 +128,8 @@ fn damage_before_the_last_journal_line_is_an_error() {
 #[test]
 fn one_scan_at_a_time() {
     let dir = temp_dir("lock");
-    let first = Dataset::open(&dir, manifest(), false).unwrap().into_sink(10, Vec::new()).unwrap();
+    let first =
+        Dataset::open(&dir, manifest(), false).unwrap().into_sink(10, ParquetSettings::default()).unwrap();
     let err = Dataset::open(&dir, manifest(), true).unwrap_err().to_string();
     assert!(err.contains("another mxscan"), "{err}");
     drop(first);
