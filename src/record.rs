@@ -189,7 +189,7 @@ pub struct DomainRecord {
     /// First query sent to last answer received.
     pub elapsed_ms: u32,
     /// `ip:port` of the resolver that gave the MX answer.
-    pub resolver: Option<String>,
+    pub resolver: Option<Arc<str>>,
     /// When the row was completed, milliseconds since the Unix epoch.
     pub scanned_at_ms: i64,
     /// Provider that receives the mail first (analysis stage).

@@ -8,7 +8,6 @@
 //! without MX, ask A and AAAA of the domain itself (the implicit MX). A null
 //! MX (RFC 7505) and an exchange written as an IP address are not looked up.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use super::policy::{FetchRequest, FetchResult, PolicyScan};
@@ -283,7 +282,7 @@ impl DomainScan {
     /// The output row, before analysis ([`crate::analyze::analyze`] adds
     /// providers and findings). `queries` and `elapsed_ms` come from the
     /// caller, who owns the clock; `resolvers` names the resolver indexes.
-    pub fn into_record(self, queries: u16, elapsed_ms: u32, resolvers: &[SocketAddr]) -> DomainRecord {
+    pub fn into_record(self, queries: u16, elapsed_ms: u32, resolvers: &[Arc<str>]) -> DomainRecord {
         let Self { target, mx, exchanges, implicit, mx_only, policy, .. } = self;
         let mx = mx.expect("a finished domain has its MX outcome");
         let status = match mx.status {
@@ -326,7 +325,7 @@ impl DomainScan {
             findings: Vec::new(),
             queries,
             elapsed_ms,
-            resolver: mx.resolver.and_then(|i| resolvers.get(i as usize)).map(ToString::to_string),
+            resolver: mx.resolver.and_then(|i| resolvers.get(i as usize)).cloned(),
             scanned_at_ms: crate::record::now_ms(),
             provider: None,
             provider_category: None,
@@ -437,7 +436,7 @@ mod tests {
             scan.on_outcome(&n.name, n.qtype, &outcome(LookupStatus::NoError, ans));
         }
         assert!(scan.is_done());
-        let mut r = scan.into_record(5, 12, &["127.0.0.1:53".parse().unwrap()]);
+        let mut r = scan.into_record(5, 12, &["127.0.0.1:53".into()]);
         crate::analyze::analyze(&mut r, &crate::analyze::providers::ProviderTable::embedded());
         let rows: Vec<_> =
             r.mx.iter().map(|m| (m.preference, m.exchange.as_str(), m.tier, m.address_status)).collect();
