@@ -1,6 +1,7 @@
 //! The `domains` table as Arrow: the schema of the output contract and the
 //! conversion of rows into record batches.
 
+use std::fmt::Write as _;
 use std::sync::{Arc, LazyLock};
 
 use arrow_array::builder::{
@@ -11,7 +12,7 @@ use arrow_array::{ArrayRef, ListArray, RecordBatch, StructArray};
 use arrow_buffer::{OffsetBuffer, ScalarBuffer};
 use arrow_schema::{ArrowError, DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 
-use crate::record::DomainRecord;
+use crate::record::{DomainRecord, Ipv4Text};
 
 fn string_list() -> DataType {
     DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)))
@@ -108,6 +109,8 @@ pub fn to_batch(rows: &[DomainRecord]) -> Result<RecordBatch, ArrowError> {
     let [mut tlsa_usage, mut tlsa_selector, mut tlsa_matching] = std::array::from_fn(|_| UInt8Builder::new());
     let mut tlsa_data = StringBuilder::new();
     let mut tlsa_authenticated = BooleanBuilder::new();
+    // One buffer for every IPv6 address's text.
+    let mut text = String::new();
 
     for r in rows {
         domain.append_option(r.domain.as_deref());
@@ -140,11 +143,13 @@ pub fn to_batch(rows: &[DomainRecord]) -> Result<RecordBatch, ArrowError> {
             exchange.append_value(&m.exchange);
             tier.append_value(m.tier);
             for a in &m.ipv4 {
-                ipv4.values().append_value(a.to_string());
+                ipv4.values().append_value(Ipv4Text::new(*a).as_str());
             }
             ipv4.append(true);
             for a in &m.ipv6 {
-                ipv6.values().append_value(a.to_string());
+                text.clear();
+                write!(text, "{a}").expect("writing to a String");
+                ipv6.values().append_value(&text);
             }
             ipv6.append(true);
             cname.append_option(m.cname.as_deref());
