@@ -342,11 +342,19 @@ pub fn parse_answer(msg: &[u8], qname: &str, qtype: u16, exact_case: bool) -> Re
     answer.canonical = chain.pop();
 
     let current = answer.canonical.as_deref().unwrap_or(qname);
+    // An owner that is a pointer to the question name (the usual answer's
+    // owner) is the question name, already matched against `qname` above.
+    let owned_by_current = |owner: usize| -> Result<bool, WireError> {
+        if answer.canonical.is_none() && msg.get(owner..owner + 2) == Some(&[0xc0, 12]) {
+            return Ok(true);
+        }
+        name_eq(msg, owner, current, true)
+    };
     let mut at = answers_at;
     for _ in 0..ancount {
         let rec = record_at(msg, at, skip_name)?;
         at = rec.end();
-        if rec.rtype != qtype || rec.class != class::IN || !name_eq(msg, rec.owner, current, true)? {
+        if rec.rtype != qtype || rec.class != class::IN || !owned_by_current(rec.owner)? {
             continue;
         }
         // The RDATA was checked by `check_rdata` above.
