@@ -111,6 +111,13 @@ mod tests {
         assert!(!is_valid_hostname("mx-.example.com"));
         assert!(!is_valid_hostname(&format!("{}.com", "a".repeat(64))));
         assert!(!is_valid_hostname("a..b"));
+        for bad in ["", ".", "a.", ".a", "a-", "a.-b", "a.b-", "a b", "a_b"] {
+            assert!(!is_valid_hostname(bad), "{bad:?}");
+        }
+        assert!(is_valid_hostname(&format!("{}.com", "a".repeat(63))));
+        assert!(is_valid_hostname("a-b.c") && is_valid_hostname("x"));
+        assert!(is_valid_hostname(&format!("{}a", "a.".repeat(126))), "253 octets");
+        assert!(!is_valid_hostname(&format!("{}aa", "a.".repeat(126))), "254 octets");
     }
 
     #[test]
