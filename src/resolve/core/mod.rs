@@ -683,7 +683,7 @@ impl ScanCore {
         {
             return self.deliver(d, &need.name, need.qtype, &outcome, now);
         }
-        let name: Arc<str> = Arc::from(need.name);
+        let name = need.name;
         if let Some(l) = self.lookups.find(&name, need.qtype) {
             self.lookups.get_mut(l).waiters.push(d);
             return;
