@@ -1,7 +1,6 @@
 //! The `domains` table as Arrow: the schema of the output contract and the
 //! conversion of rows into record batches.
 
-use std::fmt::Write as _;
 use std::sync::{Arc, LazyLock};
 
 use arrow_array::builder::{
@@ -12,7 +11,7 @@ use arrow_array::{ArrayRef, ListArray, RecordBatch, StructArray};
 use arrow_buffer::{OffsetBuffer, ScalarBuffer};
 use arrow_schema::{ArrowError, DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 
-use crate::record::{DomainRecord, Ipv4Text};
+use crate::record::{DomainRecord, Ipv4Text, Ipv6Text};
 
 fn string_list() -> DataType {
     DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)))
@@ -109,8 +108,6 @@ pub fn to_batch(rows: &[DomainRecord]) -> Result<RecordBatch, ArrowError> {
     let [mut tlsa_usage, mut tlsa_selector, mut tlsa_matching] = std::array::from_fn(|_| UInt8Builder::new());
     let mut tlsa_data = StringBuilder::new();
     let mut tlsa_authenticated = BooleanBuilder::new();
-    // One buffer for every IPv6 address's text.
-    let mut text = String::new();
 
     for r in rows {
         domain.append_option(r.domain.as_deref());
@@ -147,9 +144,7 @@ pub fn to_batch(rows: &[DomainRecord]) -> Result<RecordBatch, ArrowError> {
             }
             ipv4.append(true);
             for a in &m.ipv6 {
-                text.clear();
-                write!(text, "{a}").expect("writing to a String");
-                ipv6.values().append_value(&text);
+                ipv6.values().append_value(Ipv6Text::new(*a).as_str());
             }
             ipv6.append(true);
             cname.append_option(m.cname.as_deref());
