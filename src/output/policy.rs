@@ -172,11 +172,11 @@ fn build(
 ) -> Result<Vec<ArrayRef>, ArrowError> {
     let valid: Vec<bool> = reports.iter().map(Option::is_some).collect();
     let mut out = vec![
-        spf(&reports, valid.clone())?,
-        dmarc(&reports, valid.clone())?,
-        mta_sts(&reports, valid.clone())?,
-        tlsrpt(&reports, valid.clone())?,
-        dkim(&reports)?,
+        spf(reports, valid.clone())?,
+        dmarc(reports, valid.clone())?,
+        mta_sts(reports, valid.clone())?,
+        tlsrpt(reports, valid.clone())?,
+        dkim(reports)?,
     ];
     out.push(Arc::new(BooleanArray::from(authenticated.to_vec())));
     Ok(out)
