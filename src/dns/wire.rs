@@ -136,10 +136,23 @@ pub fn encode_query_with(buf: &mut Vec<u8>, id: u16, qname: &str, qtype: u16, dn
     // Flags: QR=0, opcode QUERY, RD=1; QDCOUNT=1, ANCOUNT=0, NSCOUNT=0, ARCOUNT=1.
     buf.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 1]);
     if !qname.is_empty() {
-        for label in qname.split('.') {
-            buf.push(label.len() as u8);
-            buf.extend_from_slice(label.as_bytes());
+        // The name copied once behind a length octet; then each dot becomes
+        // the length of the label after it, and the first octet the length
+        // of the first label (one pass, no split).
+        let mut length_at = buf.len();
+        buf.push(0);
+        buf.extend_from_slice(qname.as_bytes());
+        let mut label_len = 0usize;
+        for i in length_at + 1..buf.len() {
+            if buf[i] == b'.' {
+                buf[length_at] = label_len as u8;
+                length_at = i;
+                label_len = 0;
+            } else {
+                label_len += 1;
+            }
         }
+        buf[length_at] = label_len as u8;
     }
     buf.push(0);
     buf.extend_from_slice(&qtype.to_be_bytes());
