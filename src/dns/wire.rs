@@ -136,10 +136,23 @@ pub fn encode_query_with(buf: &mut Vec<u8>, id: u16, qname: &str, qtype: u16, dn
     // Flags: QR=0, opcode QUERY, RD=1; QDCOUNT=1, ANCOUNT=0, NSCOUNT=0, ARCOUNT=1.
     buf.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 1]);
     if !qname.is_empty() {
-        for label in qname.split('.') {
-            buf.push(label.len() as u8);
-            buf.extend_from_slice(label.as_bytes());
+        // The name copied once behind a length octet; then each dot becomes
+        // the length of the label after it, and the first octet the length
+        // of the first label (one pass, no split).
+        let mut length_at = buf.len();
+        buf.push(0);
+        buf.extend_from_slice(qname.as_bytes());
+        let mut label_len = 0usize;
+        for i in length_at + 1..buf.len() {
+            if buf[i] == b'.' {
+                buf[length_at] = label_len as u8;
+                length_at = i;
+                label_len = 0;
+            } else {
+                label_len += 1;
+            }
         }
+        buf[length_at] = label_len as u8;
     }
     buf.push(0);
     buf.extend_from_slice(&qtype.to_be_bytes());
@@ -311,7 +324,8 @@ pub fn parse_answer(msg: &[u8], qname: &str, qtype: u16, exact_case: bool) -> Re
     // link appears; every pass adds a link or ends the walk, and the chain
     // is bounded, so this ends.
     let mut chain: Vec<String> = Vec::new();
-    let mut scratch = NameBuf::default();
+    // Room for a typical name, so reading one rarely reallocates.
+    let mut scratch = NameBuf { lower: Vec::with_capacity(64) };
     // Without a CNAME (the usual answer) there is nothing to walk.
     let mut advanced = cnames;
     while advanced {
@@ -341,11 +355,19 @@ pub fn parse_answer(msg: &[u8], qname: &str, qtype: u16, exact_case: bool) -> Re
     answer.canonical = chain.pop();
 
     let current = answer.canonical.as_deref().unwrap_or(qname);
+    // An owner that is a pointer to the question name (the usual answer's
+    // owner) is the question name, already matched against `qname` above.
+    let owned_by_current = |owner: usize| -> Result<bool, WireError> {
+        if answer.canonical.is_none() && msg.get(owner..owner + 2) == Some(&[0xc0, 12]) {
+            return Ok(true);
+        }
+        name_eq(msg, owner, current, true)
+    };
     let mut at = answers_at;
     for _ in 0..ancount {
         let rec = record_at(msg, at, skip_name)?;
         at = rec.end();
-        if rec.rtype != qtype || rec.class != class::IN || !name_eq(msg, rec.owner, current, true)? {
+        if rec.rtype != qtype || rec.class != class::IN || !owned_by_current(rec.owner)? {
             continue;
         }
         // The RDATA was checked by `check_rdata` above.
@@ -579,21 +601,23 @@ fn check_name(msg: &[u8], start: usize) -> Result<usize, WireError> {
 }
 
 /// A decompressed name in presentation form (labels joined by `.`, no
-/// trailing dot), kept in a reusable buffer.
+/// trailing dot), ASCII-lowercased as read, kept in a reusable buffer.
+/// Every byte written is ASCII (other octets become `\DDD`), so the bytes
+/// are always a valid `str`.
 #[derive(Debug, Default)]
 pub struct NameBuf {
-    text: String,
+    lower: Vec<u8>,
 }
 
 impl NameBuf {
     fn is_root(&self) -> bool {
-        self.text.is_empty()
+        self.lower.is_empty()
     }
     fn eq_lower(&self, lower: &str) -> bool {
-        self.text.eq_ignore_ascii_case(lower)
+        self.lower.eq_ignore_ascii_case(lower.as_bytes())
     }
     fn to_lower_string(&self) -> String {
-        self.text.to_ascii_lowercase()
+        String::from_utf8(self.lower.clone()).expect("read_name writes ASCII only")
     }
 }
 
@@ -603,9 +627,11 @@ impl NameBuf {
 /// Pointers must point strictly backwards, which rules out loops (RFC 1035
 /// §4.1.4 only ever uses prior occurrences). Octets that are not printable
 /// ASCII, and dots inside labels, are written as `\DDD` (RFC 1035 §5.1),
-/// so a hostile label cannot forge label boundaries.
+/// so a hostile label cannot forge label boundaries. Letters are written
+/// lowercase (every caller compares or keeps names case-folded).
 fn read_name(msg: &[u8], start: usize, out: &mut NameBuf) -> Result<usize, WireError> {
-    out.text.clear();
+    let text = &mut out.lower;
+    text.clear();
     let mut pos = start;
     let mut end = None;
     let mut wire_len = 1usize;
@@ -622,15 +648,14 @@ fn read_name(msg: &[u8], start: usize, out: &mut NameBuf) -> Result<usize, WireE
                 if wire_len > 255 {
                     return Err(WireError::NameTooLong);
                 }
-                if !out.text.is_empty() {
-                    out.text.push('.');
+                if !text.is_empty() {
+                    text.push(b'.');
                 }
                 for &b in label {
                     if b.is_ascii_graphic() && b != b'.' && b != b'\\' {
-                        out.text.push(b as char);
+                        text.push(b.to_ascii_lowercase());
                     } else {
-                        out.text.push('\\');
-                        out.text.push_str(&format!("{b:03}"));
+                        text.extend_from_slice(&[b'\\', b'0' + b / 100, b'0' + b / 10 % 10, b'0' + b % 10]);
                     }
                 }
                 pos += 1 + len;
@@ -833,7 +858,7 @@ mod tests {
         msg.extend_from_slice(b"\x03a.b\x07example\x00\x00\x0f\x00\x01");
         let mut out = NameBuf::default();
         read_name(&msg, 12, &mut out).unwrap();
-        assert_eq!(out.text, "a\\046b.example");
+        assert_eq!(out.to_lower_string(), "a\\046b.example");
         assert!(!name_eq(&msg, 12, "a.b.example", true).unwrap(), "a dotted label is not two labels");
         assert!(name_eq(&msg, 16, "EXAMPLE", true).unwrap(), "offset 16 starts the label example");
         assert!(!name_eq(&msg, 16, "EXAMPLE", false).unwrap(), "exact case");

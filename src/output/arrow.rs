@@ -11,7 +11,7 @@ use arrow_array::{ArrayRef, ListArray, RecordBatch, StructArray};
 use arrow_buffer::{OffsetBuffer, ScalarBuffer};
 use arrow_schema::{ArrowError, DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 
-use crate::record::DomainRecord;
+use crate::record::{DomainRecord, Ipv4Text, Ipv6Text};
 
 fn string_list() -> DataType {
     DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)))
@@ -76,38 +76,41 @@ pub fn to_batch(rows: &[DomainRecord]) -> Result<RecordBatch, ArrowError> {
     let mut input = StringBuilder::with_capacity(n, n * 16);
     let mut rank = UInt32Builder::with_capacity(n);
     let mut status = StringBuilder::with_capacity(n, n * 4);
-    let mut error = StringBuilder::new();
-    let mut domain_cname = StringBuilder::new();
+    let mut error = StringBuilder::with_capacity(n, 0);
+    let mut domain_cname = StringBuilder::with_capacity(n, 0);
     let mut mx_ttl = UInt32Builder::with_capacity(n);
     let mut null_mx = BooleanBuilder::with_capacity(n);
     let mut implicit_mx = BooleanBuilder::with_capacity(n);
-    let mut findings = ListBuilder::new(StringBuilder::new());
+    let mut findings = ListBuilder::with_capacity(StringBuilder::new(), n);
     let mut queries = UInt16Builder::with_capacity(n);
     let mut elapsed = UInt32Builder::with_capacity(n);
-    let mut resolver = StringBuilder::new();
+    let mut resolver = StringBuilder::with_capacity(n, n * 16);
     let mut scanned_at = TimestampMillisecondBuilder::with_capacity(n).with_timezone("UTC");
-    let mut provider = StringBuilder::new();
-    let mut provider_category = StringBuilder::new();
-    let mut providers = ListBuilder::new(StringBuilder::new());
+    let mut provider = StringBuilder::with_capacity(n, n * 8);
+    let mut provider_category = StringBuilder::with_capacity(n, n * 8);
+    let mut providers = ListBuilder::with_capacity(StringBuilder::new(), n);
     let mut self_hosted = BooleanBuilder::with_capacity(n);
 
-    // The mx column: flat child arrays plus list offsets.
+    // The mx column: flat child arrays plus list offsets, sized up front
+    // (growing them entry by entry reallocated and copied each one).
+    let entries: usize = rows.iter().map(|r| r.mx.len()).sum();
     let mut mx_offsets = Vec::with_capacity(n + 1);
     mx_offsets.push(0i32);
-    let mut preference = UInt16Builder::new();
-    let mut exchange = StringBuilder::new();
-    let mut tier = UInt8Builder::new();
-    let mut ipv4 = ListBuilder::new(StringBuilder::new());
-    let mut ipv6 = ListBuilder::new(StringBuilder::new());
-    let mut cname = StringBuilder::new();
-    let mut address_status = StringBuilder::new();
-    let mut mx_provider = StringBuilder::new();
-    let mut mx_category = StringBuilder::new();
-    let mut org_domain = StringBuilder::new();
-    let mut tlsa_offsets = vec![0i32];
+    let mut preference = UInt16Builder::with_capacity(entries);
+    let mut exchange = StringBuilder::with_capacity(entries, entries * 24);
+    let mut tier = UInt8Builder::with_capacity(entries);
+    let mut ipv4 = ListBuilder::with_capacity(StringBuilder::new(), entries);
+    let mut ipv6 = ListBuilder::with_capacity(StringBuilder::new(), entries);
+    let mut cname = StringBuilder::with_capacity(entries, 0);
+    let mut address_status = StringBuilder::with_capacity(entries, entries * 4);
+    let mut mx_provider = StringBuilder::with_capacity(entries, entries * 8);
+    let mut mx_category = StringBuilder::with_capacity(entries, entries * 8);
+    let mut org_domain = StringBuilder::with_capacity(entries, entries * 16);
+    let mut tlsa_offsets = Vec::with_capacity(entries + 1);
+    tlsa_offsets.push(0i32);
     let [mut tlsa_usage, mut tlsa_selector, mut tlsa_matching] = std::array::from_fn(|_| UInt8Builder::new());
     let mut tlsa_data = StringBuilder::new();
-    let mut tlsa_authenticated = BooleanBuilder::new();
+    let mut tlsa_authenticated = BooleanBuilder::with_capacity(entries);
 
     for r in rows {
         domain.append_option(r.domain.as_deref());
@@ -140,11 +143,11 @@ pub fn to_batch(rows: &[DomainRecord]) -> Result<RecordBatch, ArrowError> {
             exchange.append_value(&m.exchange);
             tier.append_value(m.tier);
             for a in &m.ipv4 {
-                ipv4.values().append_value(a.to_string());
+                ipv4.values().append_value(Ipv4Text::new(*a).as_str());
             }
             ipv4.append(true);
             for a in &m.ipv6 {
-                ipv6.values().append_value(a.to_string());
+                ipv6.values().append_value(Ipv6Text::new(*a).as_str());
             }
             ipv6.append(true);
             cname.append_option(m.cname.as_deref());

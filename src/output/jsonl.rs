@@ -59,7 +59,7 @@ pub fn to_json(r: &DomainRecord) -> Value {
         "findings": r.findings,
         "queries": r.queries,
         "elapsed_ms": r.elapsed_ms,
-        "resolver": r.resolver,
+        "resolver": r.resolver.as_deref(),
         "scanned_at": rfc3339_ms(r.scanned_at_ms),
         "provider": r.provider.as_deref(),
         "provider_category": r.provider_category.map(|c| c.as_str()),

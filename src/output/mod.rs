@@ -25,7 +25,7 @@ pub const ROW_GROUP: usize = 65536;
 /// Columns whose values are (nearly) all distinct: no dictionary encoding.
 const UNIQUE_COLUMNS: &[&str] = &["domain", "input", "rank", "elapsed_ms", "scanned_at"];
 /// Rows converted to Arrow at a time: small enough to keep memory flat.
-const BATCH: usize = 8192;
+pub(crate) const BATCH: usize = 8192;
 
 /// The output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,13 +4,13 @@
 //! did not run for the row; its children then hold placeholder values that
 //! no reader sees (the struct's null mask hides them).
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use arrow_array::builder::{
     BooleanBuilder, Float32Builder, Int32Builder, ListBuilder, StringBuilder, TimestampMillisecondBuilder,
     UInt8Builder, UInt16Builder, UInt32Builder,
 };
-use arrow_array::{ArrayRef, ListArray, StructArray};
+use arrow_array::{ArrayRef, BooleanArray, ListArray, StructArray};
 use arrow_buffer::{NullBuffer, OffsetBuffer, ScalarBuffer};
 use arrow_schema::{ArrowError, DataType, Field, Fields, TimeUnit};
 use serde_json::{Value, json};
@@ -140,22 +140,45 @@ fn struct_array(fields: Fields, children: Vec<ArrayRef>, valid: Vec<bool>) -> Re
     Ok(Arc::new(StructArray::try_new(fields, children, Some(NullBuffer::from(valid)))?))
 }
 
+/// Rows of the stage-absent columns built once ([`ABSENT`]): a batch's
+/// rows at most ([`super::BATCH`]).
+const ABSENT_ROWS: usize = super::BATCH;
+
+/// The policy columns of [`ABSENT_ROWS`] rows for which the stage did not
+/// run, built once by the same code as any batch's: a scan without
+/// `--policy` takes a slice of them (zero-copy) instead of appending the
+/// same placeholders to some forty builders row by row.
+static ABSENT: LazyLock<Vec<ArrayRef>> = LazyLock::new(|| {
+    build(&vec![None; ABSENT_ROWS], &vec![None; ABSENT_ROWS])
+        .expect("the placeholder columns are well formed")
+});
+
 /// Builds the policy columns of a batch.
 pub(super) fn columns(rows: &[DomainRecord]) -> Result<Vec<ArrayRef>, ArrowError> {
     let reports: Vec<Option<&PolicyReport>> = rows.iter().map(report).collect();
+    let authenticated: Vec<Option<bool>> = rows.iter().map(|r| r.mx_authenticated).collect();
+    if rows.len() <= ABSENT_ROWS
+        && reports.iter().all(Option::is_none)
+        && authenticated.iter().all(Option::is_none)
+    {
+        return Ok(ABSENT.iter().map(|column| column.slice(0, rows.len())).collect());
+    }
+    build(&reports, &authenticated)
+}
+
+fn build(
+    reports: &[Option<&PolicyReport>],
+    authenticated: &[Option<bool>],
+) -> Result<Vec<ArrayRef>, ArrowError> {
     let valid: Vec<bool> = reports.iter().map(Option::is_some).collect();
     let mut out = vec![
-        spf(&reports, valid.clone())?,
-        dmarc(&reports, valid.clone())?,
-        mta_sts(&reports, valid.clone())?,
-        tlsrpt(&reports, valid.clone())?,
-        dkim(&reports)?,
+        spf(reports, valid.clone())?,
+        dmarc(reports, valid.clone())?,
+        mta_sts(reports, valid.clone())?,
+        tlsrpt(reports, valid.clone())?,
+        dkim(reports)?,
     ];
-    let mut authenticated = BooleanBuilder::with_capacity(rows.len());
-    for r in rows {
-        authenticated.append_option(r.mx_authenticated);
-    }
-    out.push(Arc::new(authenticated.finish()));
+    out.push(Arc::new(BooleanArray::from(authenticated.to_vec())));
     Ok(out)
 }
 

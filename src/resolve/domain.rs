@@ -8,7 +8,6 @@
 //! without MX, ask A and AAAA of the domain itself (the implicit MX). A null
 //! MX (RFC 7505) and an exchange written as an IP address are not looked up.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use super::policy::{FetchRequest, FetchResult, PolicyScan};
@@ -22,8 +21,9 @@ use crate::record::{AddressStatus, DomainRecord, MxEntry, Status, sort_as_text};
 /// A lookup the domain needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Need {
-    /// Name to ask, lowercase, no trailing dot.
-    pub name: String,
+    /// Name to ask, lowercase, no trailing dot (shared, not copied, by
+    /// the lookups that ask it).
+    pub name: Arc<str>,
     /// Record type.
     pub qtype: u16,
     /// Worth keeping for other domains (exchange addresses are; a domain's
@@ -35,7 +35,7 @@ pub struct Need {
 /// MX check).
 #[derive(Debug)]
 struct HostLookups {
-    name: String,
+    name: Arc<str>,
     a: Option<Arc<Outcome>>,
     aaaa: Option<Arc<Outcome>>,
     /// For an NXDOMAIN exchange: its registrable domain, asked for SOA to
@@ -48,7 +48,7 @@ struct HostLookups {
 }
 
 impl HostLookups {
-    fn new(name: String) -> Self {
+    fn new(name: Arc<str>) -> Self {
         Self { name, a: None, aaaa: None, org: None, org_outcome: None, org_is_self: false }
     }
 
@@ -62,12 +62,12 @@ impl HostLookups {
     }
 
     fn needs(&self, shared: bool) -> [Need; 2] {
-        [rtype::A, rtype::AAAA].map(|qtype| Need { name: self.name.clone(), qtype, shared })
+        [rtype::A, rtype::AAAA].map(|qtype| Need { name: Arc::clone(&self.name), qtype, shared })
     }
 
     /// Take an outcome if it is one of ours; true if taken.
     fn accept(&mut self, name: &str, qtype: u16, outcome: &Arc<Outcome>) -> bool {
-        if name != self.name {
+        if name != &*self.name {
             return false;
         }
         let slot = match qtype {
@@ -154,7 +154,7 @@ impl DomainScan {
 
     /// The first lookup: the domain's MX.
     pub fn start(&self) -> Need {
-        Need { name: self.target.domain.clone(), qtype: rtype::MX, shared: false }
+        Need { name: Arc::from(self.target.domain.as_str()), qtype: rtype::MX, shared: false }
     }
 
     /// All lookups (and the policy fetch) have come back.
@@ -220,7 +220,7 @@ impl DomainScan {
             return None;
         }
         let org = psl::domain_str(&host.name)?.to_string();
-        if org == host.name {
+        if *org == *host.name {
             self.exchanges[i].org_is_self = true;
             return None;
         }
@@ -236,7 +236,7 @@ impl DomainScan {
             return None; // the sibling's question (or answer) serves both
         }
         self.pending += 1;
-        Some(Need { name: org, qtype: rtype::SOA, shared: true })
+        Some(Need { name: Arc::from(org), qtype: rtype::SOA, shared: true })
     }
 
     fn after_mx(&mut self, outcome: &Outcome) -> Vec<Need> {
@@ -261,15 +261,15 @@ impl DomainScan {
         }
         let mut needs = Vec::new();
         if outcome.answer.mx.is_empty() {
-            let host = HostLookups::new(self.target.domain.clone());
+            let host = HostLookups::new(Arc::from(self.target.domain.as_str()));
             needs.extend(host.needs(false));
             self.implicit = Some(host);
         } else {
             for mx in &outcome.answer.mx {
                 let name = &mx.exchange;
                 let resolvable = name != "." && !is_ip_literal(name) && !name.contains('\\');
-                if resolvable && !self.exchanges.iter().any(|h| &h.name == name) {
-                    let host = HostLookups::new(name.clone());
+                if resolvable && !self.exchanges.iter().any(|h| *h.name == **name) {
+                    let host = HostLookups::new(Arc::from(name.as_str()));
                     needs.extend(host.needs(true));
                     self.exchanges.push(host);
                 }
@@ -283,7 +283,7 @@ impl DomainScan {
     /// The output row, before analysis ([`crate::analyze::analyze`] adds
     /// providers and findings). `queries` and `elapsed_ms` come from the
     /// caller, who owns the clock; `resolvers` names the resolver indexes.
-    pub fn into_record(self, queries: u16, elapsed_ms: u32, resolvers: &[SocketAddr]) -> DomainRecord {
+    pub fn into_record(self, queries: u16, elapsed_ms: u32, resolvers: &[Arc<str>]) -> DomainRecord {
         let Self { target, mx, exchanges, implicit, mx_only, policy, .. } = self;
         let mx = mx.expect("a finished domain has its MX outcome");
         let status = match mx.status {
@@ -326,7 +326,7 @@ impl DomainScan {
             findings: Vec::new(),
             queries,
             elapsed_ms,
-            resolver: mx.resolver.and_then(|i| resolvers.get(i as usize)).map(ToString::to_string),
+            resolver: mx.resolver.and_then(|i| resolvers.get(i as usize)).cloned(),
             scanned_at_ms: crate::record::now_ms(),
             provider: None,
             provider_category: None,
@@ -345,7 +345,7 @@ fn mx_entries(mx: &Outcome, exchanges: &[HostLookups]) -> Vec<MxEntry> {
         .mx
         .iter()
         .map(|rr| {
-            let host = exchanges.iter().find(|h| h.name == rr.exchange);
+            let host = exchanges.iter().find(|h| *h.name == *rr.exchange);
             let mut entry = MxEntry::new(rr.preference, rr.exchange.clone());
             if let Some(host) = host {
                 for o in [&host.a, &host.aaaa].into_iter().flatten() {
@@ -421,7 +421,7 @@ mod tests {
                 ]),
             ),
         );
-        let names: Vec<_> = needs.iter().map(|n| (n.name.as_str(), n.qtype, n.shared)).collect();
+        let names: Vec<_> = needs.iter().map(|n| (&*n.name, n.qtype, n.shared)).collect();
         assert_eq!(
             names,
             vec![
@@ -437,7 +437,7 @@ mod tests {
             scan.on_outcome(&n.name, n.qtype, &outcome(LookupStatus::NoError, ans));
         }
         assert!(scan.is_done());
-        let mut r = scan.into_record(5, 12, &["127.0.0.1:53".parse().unwrap()]);
+        let mut r = scan.into_record(5, 12, &["127.0.0.1:53".into()]);
         crate::analyze::analyze(&mut r, &crate::analyze::providers::ProviderTable::embedded());
         let rows: Vec<_> =
             r.mx.iter().map(|m| (m.preference, m.exchange.as_str(), m.tier, m.address_status)).collect();
@@ -461,7 +461,7 @@ mod tests {
         let needs =
             scan.on_outcome("example.org", rtype::MX, &outcome(LookupStatus::NoError, Answer::default()));
         assert_eq!(needs.len(), 2);
-        assert!(needs.iter().all(|n| n.name == "example.org" && !n.shared));
+        assert!(needs.iter().all(|n| &*n.name == "example.org" && !n.shared));
         scan.on_outcome("example.org", rtype::A, &outcome(LookupStatus::NoError, a(&["45.9.9.9"])));
         scan.on_outcome("example.org", rtype::AAAA, &outcome(LookupStatus::NoError, Answer::default()));
         let mut r = scan.into_record(3, 1, &[]);

@@ -226,7 +226,7 @@ impl PolicyScan {
     fn ask(&mut self, needs: &mut Vec<Need>, name: String, qtype: u16, purpose: Purpose, shared: bool) {
         let asked = self.waiting.iter().any(|(n, t, _)| *n == name && *t == qtype);
         if !asked {
-            needs.push(Need { name: name.clone(), qtype, shared });
+            needs.push(Need { name: Arc::from(name.as_str()), qtype, shared });
         }
         self.waiting.push((name, qtype, purpose));
     }
@@ -410,7 +410,7 @@ mod tests {
     }
 
     fn names(needs: &[Need]) -> Vec<(String, u16, bool)> {
-        needs.iter().map(|n| (n.name.clone(), n.qtype, n.shared)).collect()
+        needs.iter().map(|n| (n.name.to_string(), n.qtype, n.shared)).collect()
     }
 
     #[test]

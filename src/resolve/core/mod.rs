@@ -165,6 +165,9 @@ pub struct ScanCore {
     case_key: u64,
     /// Policy fetches due, by domain handle.
     fetches: VecDeque<(u32, FetchRequest)>,
+    /// Each resolver's `ip:port`, formatted once: every row names the one
+    /// that answered its MX question.
+    resolver_names: Vec<Arc<str>>,
     stats: CoreStats,
 }
 
@@ -189,6 +192,7 @@ impl ScanCore {
         let health = ResolverHealth::new(cfg.resolvers.len(), (cfg.timeout * 5).max(Duration::from_secs(2)));
         let pacing = vec![Pacing::new(cfg.concurrency, cfg.timeout); cfg.resolvers.len()];
         let case_key = inflight.ids().next_u64();
+        let resolver_names = cfg.resolvers.iter().map(|r| Arc::from(r.to_string())).collect();
         Self {
             cache: HostCache::new(cfg.cache_capacity),
             recursion: vec![Recursion::default(); cfg.resolvers.len()],
@@ -209,6 +213,7 @@ impl ScanCore {
             fatal: None,
             case_key,
             fetches: VecDeque::new(),
+            resolver_names,
             stats: CoreStats::default(),
         }
     }
@@ -667,7 +672,7 @@ impl ScanCore {
                 (Some(a), Some(b)) => b.saturating_duration_since(a).as_millis().min(u32::MAX as u128) as u32,
                 _ => 0,
             };
-            let record = domain.scan.into_record(domain.queries, elapsed, &self.cfg.resolvers);
+            let record = domain.scan.into_record(domain.queries, elapsed, &self.resolver_names);
             self.completed.push_back(record);
         }
     }
@@ -678,7 +683,7 @@ impl ScanCore {
         {
             return self.deliver(d, &need.name, need.qtype, &outcome, now);
         }
-        let name: Arc<str> = Arc::from(need.name);
+        let name = need.name;
         if let Some(l) = self.lookups.find(&name, need.qtype) {
             self.lookups.get_mut(l).waiters.push(d);
             return;
