@@ -76,7 +76,7 @@ fn outcome(bytes: &[u8], name: &str, qtype: u16) -> Arc<Outcome> {
 
 fn domain_path(c: &mut Criterion) {
     let inputs: Vec<Packets> = (0..BATCH).map(packets).collect();
-    let resolvers = ["127.0.0.1:53".parse().unwrap()];
+    let resolvers: [std::sync::Arc<str>; 1] = [std::sync::Arc::from("127.0.0.1:53")];
     let table = Arc::new(ProviderTable::embedded());
     let mut group = c.benchmark_group("domain_path");
     group.throughput(Throughput::Elements(BATCH as u64));
