@@ -36,10 +36,10 @@ pub struct TlsaElement {
 
 impl Tlsa {
     /// A TLSA record from its RDATA (RFC 6698 §2.1: three octets, then the
-    /// data); `None` when shorter than four octets.
+    /// data), decoded as the wire path does ([`crate::dns::records::tlsa`]);
+    /// `None` when shorter than four octets.
     pub fn from_rdata(rdata: &[u8]) -> Option<Self> {
-        let (&[usage, selector, matching], data) = rdata.split_first_chunk::<3>()?;
-        (!data.is_empty()).then(|| Self { usage, selector, matching, data: data.to_vec() })
+        crate::dns::records::tlsa(rdata).ok().filter(|t| !t.data.is_empty())
     }
 
     /// The output element (data in lowercase hex).

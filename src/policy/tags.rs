@@ -17,20 +17,6 @@ use std::borrow::Cow;
 /// between them (RFC 7208 §3.3, RFC 7489 §6.6.3, RFC 8461 §3.1).
 pub type TxtRecord = Vec<u8>;
 
-/// One TXT RDATA (RFC 1035 §3.3.14: one or more `<character-string>`s,
-/// each a length octet and that many octets) joined into a [`TxtRecord`];
-/// `None` when a length runs past the end or there is no string.
-pub fn join_character_strings(rdata: &[u8]) -> Option<TxtRecord> {
-    let mut joined = Vec::with_capacity(rdata.len());
-    let mut rest = rdata;
-    while let Some((&len, tail)) = rest.split_first() {
-        let string = tail.get(..usize::from(len))?;
-        joined.extend_from_slice(string);
-        rest = &tail[usize::from(len)..];
-    }
-    (!rdata.is_empty()).then_some(joined)
-}
-
 /// A record as text: invalid UTF-8 becomes U+FFFD (see the module doc).
 pub(crate) fn text(record: &[u8]) -> Cow<'_, str> {
     String::from_utf8_lossy(record)
@@ -356,14 +342,6 @@ mod tests {
         assert_eq!(report_uri("mailto:reports.example.com"), Err("mailto without '@'"));
         assert_eq!(report_uri("mailto:a@"), Err("bad mailto address"));
         assert_eq!(report_uri("https:///path"), Err("no host"));
-    }
-
-    #[test]
-    fn character_strings_joined_without_spaces() {
-        assert_eq!(join_character_strings(b"\x08v=DMARC1\x08; p=none"), Some(b"v=DMARC1; p=none".to_vec()));
-        assert_eq!(join_character_strings(b"\x00"), Some(Vec::new()));
-        assert_eq!(join_character_strings(b""), None);
-        assert_eq!(join_character_strings(b"\x05abc"), None);
     }
 
     #[test]

@@ -8,6 +8,7 @@ use arrow_schema::ArrowError;
 use serde::Serialize;
 
 use super::model::Count;
+use super::summary::{Counts, bump};
 
 /// The top-level columns this section reads.
 pub(super) const COLUMNS: [&str; 7] =
@@ -94,14 +95,8 @@ impl PolicySection {
     }
 }
 
-type Tally = Vec<(String, u64)>;
-
-fn bump(tally: &mut Tally, value: &str) {
-    match tally.iter_mut().find(|(v, _)| v == value) {
-        Some((_, n)) => *n += 1,
-        None => tally.push((value.to_string(), 1)),
-    }
-}
+/// Counts by value: the summary's own counter.
+type Tally = Counts;
 
 /// The policy columns' counts over every batch.
 #[derive(Debug, Default)]
@@ -245,7 +240,7 @@ impl PolicyCounts {
         };
         let rows = |tally: &Tally| -> Vec<ValueCount> {
             let mut rows: Vec<ValueCount> =
-                tally.iter().map(|(v, n)| ValueCount { value: v.clone(), count: count(*n) }).collect();
+                tally.iter().map(|(v, n)| ValueCount { value: v.to_string(), count: count(*n) }).collect();
             rows.sort_by(|a, b| b.count.count.cmp(&a.count.count).then(a.value.cmp(&b.value)));
             rows
         };

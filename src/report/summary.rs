@@ -43,9 +43,9 @@ const SELF_HOSTED: &str = "self-hosted";
 const UNKNOWN: &str = "unknown";
 const CATEGORIES: [&str; 4] = ["mailbox", "gateway", "hosting", "forwarding"];
 
-type Counts = FxHashMap<Box<str>, u64>;
+pub(super) type Counts = FxHashMap<Box<str>, u64>;
 
-fn bump(counts: &mut Counts, key: &str) {
+pub(super) fn bump(counts: &mut Counts, key: &str) {
     match counts.get_mut(key) {
         Some(n) => *n += 1,
         None => {

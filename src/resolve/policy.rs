@@ -144,8 +144,11 @@ pub struct PolicyScan {
     spf: Option<SpfAudit>,
     /// The `rua` authorisation queries of the DMARC found.
     rua_auth: Vec<RuaAuthorisation>,
-    /// Questions asked and not answered yet, with what each is for.
+    /// Questions asked and not answered yet, with what each is for (a
+    /// question asked for two purposes stands twice, but is one lookup).
     waiting: Vec<(String, u16, Purpose)>,
+    /// Distinct questions among `waiting`: the lookups outstanding.
+    outstanding: usize,
     /// A fetch ready to be handed to the owner.
     pending_fetch: Option<FetchRequest>,
 }
@@ -190,6 +193,7 @@ impl PolicyScan {
             spf: None,
             rua_auth: Vec::new(),
             waiting: Vec::new(),
+            outstanding: 0,
             pending_fetch: None,
         };
         let mut needs = Vec::new();
@@ -227,6 +231,7 @@ impl PolicyScan {
         let asked = self.waiting.iter().any(|(n, t, _)| *n == name && *t == qtype);
         if !asked {
             needs.push(Need { name: Arc::from(name.as_str()), qtype, shared });
+            self.outstanding += 1;
         }
         self.waiting.push((name, qtype, purpose));
     }
@@ -234,10 +239,7 @@ impl PolicyScan {
     /// Questions outstanding (the owner's count of pending lookups includes
     /// them) plus a fetch not finished.
     pub fn pending(&self) -> usize {
-        let mut distinct: Vec<(&str, u16)> = self.waiting.iter().map(|(n, t, _)| (n.as_str(), *t)).collect();
-        distinct.sort_unstable();
-        distinct.dedup();
-        distinct.len() + usize::from(matches!(self.answers.policy, PolicyFetch::Requested))
+        self.outstanding + usize::from(matches!(self.answers.policy, PolicyFetch::Requested))
     }
 
     /// Whether everything has come back.
@@ -259,6 +261,8 @@ impl PolicyScan {
         if purposes.is_empty() {
             return None;
         }
+        // One outcome answers every purpose that waited on the question.
+        self.outstanding -= 1;
         let mut needs = Vec::new();
         for purpose in purposes {
             match purpose {
