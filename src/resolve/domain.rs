@@ -111,6 +111,12 @@ impl HostLookups {
     }
 }
 
+/// Whether an exchange is a name to look up: not the null MX, not an IP
+/// address written as a name, not a label holding an escaped octet.
+fn is_resolvable(exchange: &str) -> bool {
+    exchange != "." && !is_ip_literal(exchange) && !exchange.contains('\\')
+}
+
 /// One domain on its way through the lookups.
 #[derive(Debug)]
 pub struct DomainScan {
@@ -250,7 +256,7 @@ impl DomainScan {
                 .mx
                 .iter()
                 .map(|mx| mx.exchange.clone())
-                .filter(|name| name != "." && !is_ip_literal(name) && !name.contains('\\'))
+                .filter(|name| is_resolvable(name))
                 .collect();
             let (policy, needs) = PolicyScan::start(&self.target.domain, &exchanges, selectors);
             self.policy = Some(policy);
@@ -267,8 +273,7 @@ impl DomainScan {
         } else {
             for mx in &outcome.answer.mx {
                 let name = &mx.exchange;
-                let resolvable = name != "." && !is_ip_literal(name) && !name.contains('\\');
-                if resolvable && !self.exchanges.iter().any(|h| *h.name == **name) {
+                if is_resolvable(name) && !self.exchanges.iter().any(|h| *h.name == **name) {
                     let host = HostLookups::new(Arc::from(name.as_str()));
                     needs.extend(host.needs(true));
                     self.exchanges.push(host);

@@ -74,9 +74,6 @@ struct Engine {
     tcp: Arc<TcpPool>,
     tcp_tx: mpsc::UnboundedSender<TcpResult>,
     tcp_open: usize,
-    /// The MTA-STS policy fetcher (`--policy`): fetches run as tasks of
-    /// their own, so a slow policy host never holds up DNS work.
-    fetcher: Option<Fetcher>,
     fetch_tx: mpsc::UnboundedSender<FetchDone>,
     fetch_open: usize,
     outbox: Vec<Vec<(SocketAddr, Vec<u8>)>>,
@@ -100,7 +97,6 @@ pub(crate) async fn run(
     let (tcp_tx, mut tcp_rx) = mpsc::unbounded_channel::<TcpResult>();
     let (fetch_tx, mut fetch_rx) = mpsc::unbounded_channel::<FetchDone>();
     let tcp_timeout = cfg.tcp_timeout;
-    let fetcher = cfg.fetcher.clone();
     let mut engine = Engine {
         limiter: RateLimit::new(cfg.rate),
         outbox: vec![Vec::new(); pool.len()],
@@ -118,7 +114,6 @@ pub(crate) async fn run(
         tcp: Arc::new(TcpPool::new(tcp_timeout)),
         tcp_tx,
         tcp_open: 0,
-        fetcher,
         fetch_tx,
         fetch_open: 0,
         spare: Vec::new(),
@@ -303,7 +298,9 @@ impl Engine {
     /// connect at once).
     fn spawn_fetches(&mut self) {
         while let Some((handle, request)) = self.core.poll_fetch() {
-            let Some(fetcher) = self.fetcher.clone() else {
+            // Fetches run as tasks of their own, so a slow policy host never
+            // holds up DNS work.
+            let Some(fetcher) = self.cfg.fetcher.clone() else {
                 // The core asks for fetches only when the policy stage runs,
                 // and then there is a fetcher; answer rather than hang.
                 let body = Err("no policy fetcher".to_string());
