@@ -95,9 +95,16 @@ pub(crate) struct ScanArgs {
     /// back and shrinks on loss).
     #[arg(long, default_value_t = 1000, value_parser = parse_concurrency)]
     pub(crate) concurrency: usize,
-    /// UDP sockets (source ports) to spread queries over.
+    /// UDP sockets (source ports) to spread queries over, per engine thread.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub(crate) sockets: u16,
+    /// Engine threads, each with its own sockets and share of the domains
+    /// and of --concurrency. 0 = automatic: one, unless --rate is 0 or above
+    /// 50000 and no resolver is on this machine (loopback), then one per
+    /// core (at most 4).
+    #[arg(long, value_name = "N", default_value_t = 0,
+          value_parser = clap::value_parser!(u16).range(0..=mxscan::scan::MAX_ENGINE_THREADS as i64))]
+    pub(crate) engine_threads: u16,
     /// Ask MX only: no exchanger addresses, no implicit-MX lookups (a quick
     /// survey).
     #[arg(long)]

@@ -24,6 +24,8 @@ pub(crate) fn run(args: LookupArgs) -> Result<ExitCode> {
         providers: Arc::new(super::provider_table(&args.resolver)?),
         // `lookup` always checks the mail policy.
         policy: Some(super::policy_config(&args.policy_options)?),
+        // A few names: one engine thread has time to spare.
+        engines: 1,
         ..ScanConfig::default()
     };
     let items: Vec<Item> = args

@@ -70,6 +70,7 @@ fn scan_command(args: ScanArgs) -> Result<ExitCode> {
         providers: Arc::new(provider_table(&args.resolver)?),
         randomize_case: args.randomize_case,
         policy: None,
+        engines: usize::from(args.engine_threads),
         ..ScanConfig::default()
     };
     let options = &args.policy_options;

@@ -42,18 +42,19 @@ pub struct SendReport {
     pub refused: Vec<usize>,
 }
 
-/// The engine's sockets.
+/// Sockets bound (errors reported) but not yet registered with a tokio
+/// runtime: the scan binds every engine's sockets before anything is sent,
+/// and each engine thread registers its own with its runtime.
 #[derive(Debug)]
-pub struct UdpPool {
-    sockets: Vec<UdpSocket>,
+pub struct UnregisteredPool {
+    sockets: Vec<std::net::UdpSocket>,
     dual_stack: bool,
     connected: bool,
 }
 
-impl UdpPool {
+impl UnregisteredPool {
     /// Bind `count` sockets on ephemeral ports, able to reach every
     /// resolver in `resolvers` (IPv4-only, or dual-stack if any is IPv6).
-    /// Must be called inside a tokio runtime.
     pub fn bind(count: usize, resolvers: &[SocketAddr]) -> io::Result<Self> {
         let dual_stack = resolvers.iter().any(SocketAddr::is_ipv6);
         let mut sockets = Vec::with_capacity(count);
@@ -84,9 +85,43 @@ impl UdpPool {
                 };
                 socket.connect(&peer.into())?;
             }
-            sockets.push(UdpSocket::from_std(socket.into())?);
+            sockets.push(socket.into());
         }
         Ok(Self { sockets, dual_stack, connected: resolvers.len() == 1 })
+    }
+
+    /// Number of sockets.
+    pub fn len(&self) -> usize {
+        self.sockets.len()
+    }
+
+    /// No sockets (never, after `bind`).
+    pub fn is_empty(&self) -> bool {
+        self.sockets.is_empty()
+    }
+
+    /// Register the sockets with the current tokio runtime (must be called
+    /// inside one).
+    pub fn register(self) -> io::Result<UdpPool> {
+        let sockets = self.sockets.into_iter().map(UdpSocket::from_std).collect::<io::Result<_>>()?;
+        Ok(UdpPool { sockets, dual_stack: self.dual_stack, connected: self.connected })
+    }
+}
+
+/// The engine's sockets.
+#[derive(Debug)]
+pub struct UdpPool {
+    sockets: Vec<UdpSocket>,
+    dual_stack: bool,
+    connected: bool,
+}
+
+impl UdpPool {
+    /// Bind `count` sockets on ephemeral ports, able to reach every
+    /// resolver in `resolvers` (IPv4-only, or dual-stack if any is IPv6).
+    /// Must be called inside a tokio runtime.
+    pub fn bind(count: usize, resolvers: &[SocketAddr]) -> io::Result<Self> {
+        UnregisteredPool::bind(count, resolvers)?.register()
     }
 
     /// Number of sockets.

@@ -30,10 +30,18 @@ const ROW_LINGER: Duration = Duration::from_millis(50);
 #[derive(Debug, Clone)]
 pub(crate) struct LoopConfig {
     pub(crate) concurrency: usize,
-    pub(crate) rate: u32,
+    /// The global rate limit, shared by every engine thread.
+    pub(crate) limiter: Arc<RateLimit>,
     pub(crate) tcp_timeout: Duration,
     /// The MTA-STS policy fetcher, when the policy stage runs.
     pub(crate) fetcher: Option<Fetcher>,
+}
+
+/// What tells a loop to stop: the user (Ctrl-C) and the other engine
+/// threads (one of them stopped the scan).
+pub(crate) struct Signals {
+    pub(crate) interrupts: super::Interrupts,
+    pub(crate) abort: tokio::sync::watch::Receiver<bool>,
 }
 
 /// Why the loop stopped early.
@@ -51,6 +59,9 @@ pub(crate) enum Stop {
         /// Whether the domains in flight were finished.
         finished: bool,
     },
+    /// Another engine thread stopped the scan (its reason is the one
+    /// reported).
+    Aborted,
 }
 
 use Stop::OutputClosed;
@@ -63,14 +74,15 @@ struct Engine {
     core: ScanCore,
     pool: UdpPool,
     counters: Arc<Counters>,
-    limiter: RateLimit,
+    /// The core's counters as last added to `counters` (several engines add
+    /// to the same ones).
+    published: CoreStats,
     input: mpsc::Receiver<Vec<Item>>,
     items: std::vec::IntoIter<Item>,
     input_done: bool,
     output: mpsc::UnboundedSender<Vec<DomainRecord>>,
     rows: Vec<DomainRecord>,
     rows_since: Option<Instant>,
-    rows_sent: u64,
     tcp: Arc<TcpPool>,
     tcp_tx: mpsc::UnboundedSender<TcpResult>,
     tcp_open: usize,
@@ -92,13 +104,14 @@ pub(crate) async fn run(
     input: mpsc::Receiver<Vec<Item>>,
     output: mpsc::UnboundedSender<Vec<DomainRecord>>,
     counters: Arc<Counters>,
-    mut interrupts: super::Interrupts,
+    signals: Signals,
 ) -> Result<(CoreStats, Vec<SocketAddr>), Stop> {
+    let Signals { mut interrupts, mut abort } = signals;
     let (tcp_tx, mut tcp_rx) = mpsc::unbounded_channel::<TcpResult>();
     let (fetch_tx, mut fetch_rx) = mpsc::unbounded_channel::<FetchDone>();
     let tcp_timeout = cfg.tcp_timeout;
     let mut engine = Engine {
-        limiter: RateLimit::new(cfg.rate),
+        published: CoreStats::default(),
         outbox: vec![Vec::new(); pool.len()],
         cfg,
         core,
@@ -110,7 +123,6 @@ pub(crate) async fn run(
         output,
         rows: Vec::with_capacity(ROW_CHUNK),
         rows_since: None,
-        rows_sent: 0,
         tcp: Arc::new(TcpPool::new(tcp_timeout)),
         tcp_tx,
         tcp_open: 0,
@@ -136,6 +148,10 @@ pub(crate) async fn run(
             return Err(stop);
         }
 
+        if *abort.borrow() {
+            engine.flush_rows()?;
+            return Err(Stop::Aborted);
+        }
         let interrupted = *interrupts.borrow();
         if interrupted >= 2 {
             engine.flush_rows()?;
@@ -208,6 +224,7 @@ pub(crate) async fn run(
                 Ok(())
             }
             _ = interrupts.changed() => Ok(()),
+            _ = abort.changed() => Ok(()),
             _ = sleep_until(wake), if wake.is_some() => Ok(()),
         };
         if let Err(stop) = step {
@@ -215,7 +232,7 @@ pub(crate) async fn run(
             engine.flush_rows()?;
             return Err(stop);
         }
-        engine.counters.timeouts.store(engine.core.stats().timeouts, Relaxed);
+        engine.publish_counters();
     }
 }
 
@@ -249,7 +266,8 @@ impl Engine {
     fn has_room(&self) -> bool {
         self.core.active_domains() < self.cfg.concurrency
             && self.core.wants_domains()
-            && self.rows_sent - self.counters.written.load(Relaxed) < WRITER_BACKLOG
+            && self.counters.handed.load(Relaxed).saturating_sub(self.counters.written.load(Relaxed))
+                < WRITER_BACKLOG
     }
 
     /// Admit buffered items (then whole chunks already queued) while there
@@ -329,7 +347,7 @@ impl Engine {
             if want == 0 {
                 break;
             }
-            let n = match self.limiter.take(want) {
+            let n = match self.cfg.limiter.take(want) {
                 Ok(n) => n,
                 Err(wait) => {
                     rate_wait = Some(wait);
@@ -348,7 +366,7 @@ impl Engine {
                 break;
             }
         }
-        self.counters.sent.store(self.core.stats().sent, Relaxed);
+        self.publish_counters();
         rate_wait
     }
 
@@ -401,8 +419,18 @@ impl Engine {
                 }
             }
         }
-        self.counters.answers.store(self.core.stats().answers, Relaxed);
+        self.publish_counters();
         Ok(())
+    }
+
+    /// Add what the core counted since the last call to the shared
+    /// counters (the progress bar's).
+    fn publish_counters(&mut self) {
+        let now = self.core.stats();
+        let last = std::mem::replace(&mut self.published, now);
+        self.counters.sent.fetch_add(now.sent - last.sent, Relaxed);
+        self.counters.answers.fetch_add(now.answers - last.answers, Relaxed);
+        self.counters.timeouts.fetch_add(now.timeouts - last.timeouts, Relaxed);
     }
 
     fn collect_rows(&mut self, now: Instant) -> Result<(), Stop> {
@@ -418,7 +446,7 @@ impl Engine {
 
     fn push_row(&mut self, row: DomainRecord, now: Instant) -> Result<(), Stop> {
         self.rows.push(row);
-        self.rows_sent += 1;
+        self.counters.handed.fetch_add(1, Relaxed);
         self.rows_since.get_or_insert(now);
         if self.rows.len() >= ROW_CHUNK {
             self.flush_rows()?;

@@ -10,6 +10,7 @@
 
 pub mod cpu;
 mod engine;
+mod threads;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,7 +21,8 @@ use tokio::sync::mpsc;
 
 use crate::analyze::{Analyzer, providers::ProviderTable};
 use crate::dns::ids::IdSource;
-use crate::dns::socket::UdpPool;
+use crate::dns::ratelimit::RateLimit;
+use crate::dns::socket::UnregisteredPool;
 use crate::input::{InputError, InputStats, Item, ListReader};
 use crate::output::{OutputError, RowSink};
 use crate::policy::fetch::{FetchConfig, FetchSetupError, Fetcher};
@@ -56,6 +58,10 @@ pub struct ScanConfig {
     pub randomize_case: bool,
     /// The mail policy stage (`--policy`); `None` to skip it.
     pub policy: Option<PolicyConfig>,
+    /// Engine threads (`--engine-threads`), each with its own sockets, core
+    /// and share of the domains and of `concurrency`; 0 = automatic
+    /// ([`ScanConfig::engine_threads`]).
+    pub engines: usize,
 }
 
 /// The policy stage's settings.
@@ -95,6 +101,7 @@ impl Default for ScanConfig {
             providers: Arc::new(ProviderTable::embedded()),
             randomize_case: false,
             policy: None,
+            engines: 0,
         }
     }
 }
@@ -105,9 +112,19 @@ pub const MAX_RESOLVERS: usize = u16::MAX as usize;
 /// dozen attempts a question is not coming back anyway.
 pub const MAX_RETRIES: u8 = 20;
 
+/// Engine threads at most.
+pub const MAX_ENGINE_THREADS: usize = 16;
+/// Under this `--rate` one engine thread has time to spare (one thread
+/// answers over 100,000 queries a second on a 2-core machine; `scripts/bench`),
+/// so the automatic choice stays at one.
+const ONE_ENGINE_RATE: u32 = 50_000;
+
 /// A setting out of its bounds: refused before any query is sent.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
+    /// `--engine-threads` past [`MAX_ENGINE_THREADS`].
+    #[error("--engine-threads {0} is too many (at most {MAX_ENGINE_THREADS})")]
+    TooManyEngines(usize),
     /// Too many resolvers.
     #[error("{0} resolvers given; at most {MAX_RESOLVERS} are supported")]
     TooManyResolvers(usize),
@@ -137,6 +154,23 @@ pub enum ConfigError {
 }
 
 impl ScanConfig {
+    /// The engine threads this scan runs: `engines` when set; otherwise one,
+    /// unless the rate is unlimited or high and every resolver is elsewhere,
+    /// then one per core (at most 4). A resolver on this machine (loopback)
+    /// needs the cores itself: a second engine thread would take them from it.
+    pub fn engine_threads(&self) -> usize {
+        let wanted = if self.engines > 0 {
+            self.engines
+        } else if (self.rate != 0 && self.rate <= ONE_ENGINE_RATE)
+            || self.resolvers.iter().any(|r| r.ip().is_loopback())
+        {
+            1
+        } else {
+            std::thread::available_parallelism().map_or(1, |n| n.get()).min(4)
+        };
+        wanted.clamp(1, MAX_ENGINE_THREADS).min(self.concurrency.max(1))
+    }
+
     /// Check the knobs against what the engine can do. Every attempt keeps
     /// its (socket, id) pair until `--timeout` (a late answer is still
     /// taken), so up to `concurrency × (retries + 1)` may wait at once; ids
@@ -151,6 +185,9 @@ impl ScanConfig {
         }
         if self.concurrency == 0 {
             return Err(ConfigError::NoConcurrency);
+        }
+        if self.engines > MAX_ENGINE_THREADS {
+            return Err(ConfigError::TooManyEngines(self.engines));
         }
         let needed = self.concurrency.saturating_mul(usize::from(self.retries) + 1);
         let available = self.sockets.max(1) * (crate::dns::inflight::InflightTable::IDS_PER_SOCKET / 2);
@@ -174,6 +211,9 @@ pub struct Counters {
     pub done: AtomicU64,
     /// Rows written.
     pub written: AtomicU64,
+    /// Rows handed to the writer (by every engine thread): the writer's
+    /// backlog is `handed - written`.
+    pub handed: AtomicU64,
     /// UDP queries sent.
     pub sent: AtomicU64,
     /// Answers accepted.
@@ -363,31 +403,51 @@ pub async fn run(
     cfg.check()?;
     let started = Instant::now();
     let cpu_at_start = cpu::process_cpu();
-    let pool = UdpPool::bind(cfg.sockets, &cfg.resolvers).map_err(ScanError::Socket)?;
-    let core = ScanCore::new(
-        CoreConfig {
-            resolvers: cfg.resolvers.clone(),
-            sockets: pool.len() as u16,
-            timeout: cfg.timeout,
-            retries: cfg.retries,
-            concurrency: cfg.concurrency,
-            mx_only: cfg.mx_only,
-            cache_capacity: cfg.cache_capacity,
-            randomize_case: cfg.randomize_case,
-            policy: cfg.policy.as_ref().map(|p| Arc::from(p.dkim_selectors.clone())),
-        },
-        IdSource::os(),
-    );
-
-    // Items and rows cross threads in chunks: one wake-up per chunk, not
-    // per domain (a futex wake per row cost more than the DNS work).
-    let (item_tx, item_rx) = mpsc::channel::<Vec<Item>>(8);
+    // Every engine's sockets are bound before anything is sent; each engine
+    // takes an equal share of the concurrency (the share of the last ones
+    // rounded down, so the sum is `concurrency`).
+    let engines = cfg.engine_threads();
+    let limiter = Arc::new(RateLimit::new(cfg.rate));
+    let dkim_selectors: Option<Arc<[String]>> =
+        cfg.policy.as_ref().map(|p| Arc::from(p.dkim_selectors.clone()));
+    let mut item_txs = Vec::with_capacity(engines);
+    let mut parts = Vec::with_capacity(engines);
+    for i in 0..engines {
+        let pool = UnregisteredPool::bind(cfg.sockets, &cfg.resolvers).map_err(ScanError::Socket)?;
+        let concurrency = cfg.concurrency / engines + usize::from(i < cfg.concurrency % engines);
+        let core = ScanCore::new(
+            CoreConfig {
+                resolvers: cfg.resolvers.clone(),
+                sockets: pool.len() as u16,
+                timeout: cfg.timeout,
+                retries: cfg.retries,
+                concurrency,
+                mx_only: cfg.mx_only,
+                cache_capacity: cfg.cache_capacity,
+                randomize_case: cfg.randomize_case,
+                policy: dkim_selectors.clone(),
+            },
+            IdSource::os(),
+        );
+        let loop_cfg = engine::LoopConfig {
+            concurrency,
+            limiter: Arc::clone(&limiter),
+            tcp_timeout: cfg.timeout * 2,
+            fetcher: cfg.policy.as_ref().map(|p| p.fetcher.clone()),
+        };
+        // Items and rows cross threads in chunks: one wake-up per chunk, not
+        // per domain (a futex wake per row cost more than the DNS work).
+        let (item_tx, item_rx) = mpsc::channel::<Vec<Item>>(8);
+        item_txs.push(item_tx);
+        parts.push(threads::EnginePart { cfg: loop_cfg, core, pool, input: item_rx });
+    }
+    let mut dispatch = threads::Dispatch::new(item_txs);
     let reader = std::thread::Builder::new()
         .name("mxscan-input".into())
         .spawn(move || -> (Result<InputStats, InputError>, Duration) {
             let read = || match source {
                 Source::Items(items) => {
-                    let _ = item_tx.blocking_send(items);
+                    dispatch.send(items);
                     Ok(InputStats::default())
                 }
                 Source::List(mut list) => {
@@ -396,13 +456,13 @@ pub async fn run(
                         chunk.push(item);
                         if chunk.len() == ITEM_CHUNK {
                             let full = std::mem::replace(&mut chunk, Vec::with_capacity(ITEM_CHUNK));
-                            if item_tx.blocking_send(full).is_err() {
+                            if !dispatch.send(full) {
                                 return Ok(list.stats());
                             }
                         }
                     }
                     if !chunk.is_empty() {
-                        let _ = item_tx.blocking_send(chunk);
+                        dispatch.send(chunk);
                     }
                     Ok(list.stats())
                 }
@@ -441,14 +501,7 @@ pub async fn run(
         })
         .expect("spawn writer thread");
 
-    let loop_cfg = engine::LoopConfig {
-        concurrency: cfg.concurrency.max(1),
-        rate: cfg.rate,
-        tcp_timeout: cfg.timeout * 2,
-        fetcher: cfg.policy.as_ref().map(|p| p.fetcher.clone()),
-    };
-    let engine_result =
-        engine::run(loop_cfg, core, pool, item_rx, row_tx, Arc::clone(&counters), interrupts).await;
+    let engine_result = threads::run(parts, row_tx, Arc::clone(&counters), interrupts).await;
 
     // The writer's error explains an engine stop, so it is checked first
     // (its sink is dropped unfinished: the partial file stays partial).
@@ -490,7 +543,7 @@ pub async fn run(
             sink.abandon()?;
             Err(ScanError::SocketFailed { reason, rows })
         }
-        Err(engine::Stop::OutputClosed) => {
+        Err(engine::Stop::OutputClosed | engine::Stop::Aborted) => {
             Err(ScanError::Output(OutputError::Write(std::io::Error::other("the writer stopped early"))))
         }
         Err(engine::Stop::ResolversDead(reason)) => {
@@ -523,5 +576,38 @@ impl RowSink for Collect {
 
     fn abandon(self: Box<Self>) -> Result<(), OutputError> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(resolver: &str, rate: u32, engines: usize) -> ScanConfig {
+        ScanConfig {
+            resolvers: vec![resolver.parse().expect("addr")],
+            rate,
+            engines,
+            ..ScanConfig::default()
+        }
+    }
+
+    #[test]
+    fn one_engine_thread_unless_the_rate_is_high_and_the_resolver_elsewhere() {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
+        // The default rate: one thread has time to spare.
+        assert_eq!(cfg("192.0.2.1:53", 1000, 0).engine_threads(), 1);
+        // A resolver on this machine needs the cores itself.
+        assert_eq!(cfg("127.0.0.1:53", 0, 0).engine_threads(), 1);
+        assert_eq!(cfg("[::1]:53", 0, 0).engine_threads(), 1);
+        assert_eq!(cfg("192.0.2.1:53", 0, 0).engine_threads(), cores);
+        assert_eq!(cfg("192.0.2.1:53", 100_000, 0).engine_threads(), cores);
+        // Asked for: given, but never more threads than domains in flight.
+        assert_eq!(cfg("127.0.0.1:53", 1000, 3).engine_threads(), 3);
+        assert_eq!(ScanConfig { concurrency: 2, ..cfg("127.0.0.1:53", 0, 8) }.engine_threads(), 2);
+        assert_eq!(
+            cfg("127.0.0.1:53", 0, MAX_ENGINE_THREADS + 1).check(),
+            Err(ConfigError::TooManyEngines(17))
+        );
     }
 }

@@ -306,3 +306,23 @@ def test_output_in_missing_directory_fails(mxscan_bin, testbed, tmp_path):
                 "--resolver", testbed.resolver] + COMMON)
     assert proc.returncode != 0
     assert proc.stderr.strip(), "want an error message on stderr"
+
+
+def test_two_engine_threads_give_every_row_right(mxscan_bin, testbed, tmp_path):
+    """--engine-threads 2: two cores, their own sockets and share of the domains, one writer. The rows are the
+    single engine's (the truth), each input line once, and the counters add up."""
+    out, stats = tmp_path / "out.parquet", tmp_path / "stats.json"
+    proc = run([mxscan_bin, "scan", str(testbed.input_csv), "-o", str(out), "--resolver", testbed.resolver,
+                "--engine-threads", "2", "--stats", str(stats)] + COMMON)
+    ok(proc, "mxscan scan --engine-threads 2")
+    rows = read_parquet(out)
+    problems = compare(rows, testbed.truth, analysis=True)
+    if problems:
+        pytest.fail(problems, pytrace=False)
+    domains = [r["domain"] for r in rows if r["domain"] is not None]
+    assert len(rows) == len(testbed.truth) and len(domains) == len(set(domains))
+    counters = json.loads(stats.read_text())
+    assert counters["rows"] == len(rows)
+    # Each engine asks its own domains' questions: together at least one MX query per domain.
+    assert counters["queries_sent"] >= sum(1 for r in rows if r["status"] != "invalid")
+    assert counters["answers"] > 0 and counters["unmatched"] == 0

@@ -118,6 +118,36 @@ pub struct CoreStats {
     pub send_errors: u64,
 }
 
+impl std::ops::AddAssign for CoreStats {
+    /// Sums two engines' counters (a scan with several engine threads).
+    fn add_assign(&mut self, other: Self) {
+        let Self {
+            sent,
+            answers,
+            unmatched,
+            malformed,
+            timeouts,
+            retries,
+            retransmits,
+            window_cuts,
+            tcp,
+            tcp_connections,
+            send_errors,
+        } = other;
+        self.sent += sent;
+        self.answers += answers;
+        self.unmatched += unmatched;
+        self.malformed += malformed;
+        self.timeouts += timeouts;
+        self.retries += retries;
+        self.retransmits += retransmits;
+        self.window_cuts += window_cuts;
+        self.tcp += tcp;
+        self.tcp_connections += tcp_connections;
+        self.send_errors += send_errors;
+    }
+}
+
 #[derive(Debug)]
 struct ActiveDomain {
     scan: DomainScan,
