@@ -52,6 +52,8 @@ pub struct Finding {
     pub summary: &'static str,
     /// The rule behind it.
     pub reference: &'static str,
+    /// What to change, in one line (shown by `mxscan lookup` and `serve`).
+    pub fix: &'static str,
     /// The detector.
     pub detect: fn(&DomainRecord) -> bool,
 }
@@ -63,6 +65,7 @@ pub const CATALOGUE: &[Finding] = &[
         severity: Severity::Error,
         summary: "a null MX (`.`) alongside other MX records",
         reference: "RFC 7505 §3",
+        fix: "Decide: if the domain takes mail, delete the `0 .` record; if it takes none, delete every other MX record.",
         detect: |r| r.null_mx == Some(true) && r.mx.iter().any(|m| !is_null(m)),
     },
     Finding {
@@ -70,6 +73,7 @@ pub const CATALOGUE: &[Finding] = &[
         severity: Severity::Warning,
         summary: "a null MX with a preference other than 0",
         reference: "RFC 7505 §3",
+        fix: "Publish the null MX exactly as `MX 0 .`.",
         detect: |r| r.mx.iter().any(|m| is_null(m) && m.preference != 0),
     },
     Finding {
@@ -77,6 +81,7 @@ pub const CATALOGUE: &[Finding] = &[
         severity: Severity::Warning,
         summary: "no MX, but the domain has A/AAAA: senders deliver to that host",
         reference: "RFC 5321 §5.1; RFC 7505",
+        fix: "Publish an MX record for the host that should receive mail, or `MX 0 .` if the domain takes none.",
         detect: |r| r.implicit_mx == Some(true),
     },
     Finding {
@@ -84,6 +89,7 @@ pub const CATALOGUE: &[Finding] = &[
         severity: Severity::Info,
         summary: "no MX and no A/AAAA: mail bounces slowly; a null MX would say so",
         reference: "RFC 7505 §1",
+        fix: "Publish `MX 0 .` (null MX) so senders fail at once, or MX records if the domain should receive mail.",
         detect: |r| {
             r.status == Status::Ok
                 && r.mx.is_empty()
@@ -95,6 +101,7 @@ pub const CATALOGUE: &[Finding] = &[
         severity: Severity::Error,
         summary: "an exchange is an alias (its address answer comes through a CNAME)",
         reference: "RFC 2181 §10.3; RFC 5321 §5.1",
+        fix: "Point the MX at the canonical host name (the CNAME's target), not at an alias.",
         detect: |r| r.mx.iter().any(|m| m.cname.is_some()),
     },
     Finding {
@@ -102,6 +109,7 @@ pub const CATALOGUE: &[Finding] = &[
         severity: Severity::Error,
         summary: "an exchange is an IP address written as a name",
         reference: "RFC 1035 §3.3.9; RFC 5321 §5.1",
+        fix: "Give the exchange a host name with A/AAAA records and point the MX at that name.",
         detect: |r| r.mx.iter().any(|m| !is_null(m) && is_ip_literal(&m.exchange)),
     },
     Finding {
@@ -109,6 +117,7 @@ pub const CATALOGUE: &[Finding] = &[
         severity: Severity::Error,
         summary: "an exchange does not exist (NXDOMAIN)",
         reference: "RFC 5321 §5.1",
+        fix: "Fix the exchange's name (a typo?) or create its A/AAAA records; remove the MX if the host is gone.",
         detect: |r| r.mx.iter().any(|m| m.address_status == AddressStatus::NxDomain),
     },
     Finding {
@@ -116,6 +125,7 @@ pub const CATALOGUE: &[Finding] = &[
         severity: Severity::Error,
         summary: "an exchange exists but has neither A nor AAAA",
         reference: "RFC 5321 §5.1",
+        fix: "Add A and/or AAAA records for the exchange, or remove the MX record.",
         detect: |r| r.mx.iter().any(|m| m.address_status == AddressStatus::NoData),
     },
     Finding {
@@ -123,6 +133,7 @@ pub const CATALOGUE: &[Finding] = &[
         severity: Severity::Warning,
         summary: "an exchange's address lookups failed (SERVFAIL, REFUSED or timeout)",
         reference: "—",
+        fix: "Check the exchange's authoritative servers: they must answer A and AAAA queries (look for lame delegation or broken DNSSEC).",
         detect: |r| r.mx.iter().any(|m| m.address_status.is_failure()),
     },
     Finding {
@@ -130,6 +141,7 @@ pub const CATALOGUE: &[Finding] = &[
         severity: Severity::Error,
         summary: "an exchange is `localhost` or resolves only to loopback",
         reference: "pseudo-null MX seen on ~1.5M gTLD domains",
+        fix: "Publish `MX 0 .` to refuse mail, instead of an exchange that points at loopback.",
         detect: |r| {
             r.mx.iter().any(|m| {
                 m.exchange == "localhost"
@@ -143,6 +155,7 @@ pub const CATALOGUE: &[Finding] = &[
         severity: Severity::Error,
         summary: "an exchange resolves to a non-public address (RFC 1918, CGNAT, link-local, documentation, ULA, unspecified)",
         reference: "RFC 6890",
+        fix: "Publish only public addresses for exchanges; internal routing belongs in split-horizon DNS, not in public MX.",
         detect: |r| r.mx.iter().any(|m| all_addresses(&m.ipv4, &m.ipv6).any(is_private)),
     },
     Finding {
@@ -150,6 +163,7 @@ pub const CATALOGUE: &[Finding] = &[
         severity: Severity::Warning,
         summary: "the same exchange appears in more than one MX record",
         reference: "—",
+        fix: "Keep one MX record per exchange.",
         // Quadratic, but MX sets are small and this allocates nothing.
         detect: |r| r.mx.iter().enumerate().any(|(i, m)| r.mx[..i].iter().any(|n| n.exchange == m.exchange)),
     },
@@ -158,6 +172,7 @@ pub const CATALOGUE: &[Finding] = &[
         severity: Severity::Warning,
         summary: "an exchange is not a valid host name (LDH rule, label or name length)",
         reference: "RFC 1123 §2.1",
+        fix: "Rename the exchange to a valid host name (letters, digits, hyphens; labels of 1–63 octets).",
         detect: |r| r.mx.iter().any(|m| !is_null(m) && !is_valid_hostname(&m.exchange)),
     },
     Finding {
@@ -165,6 +180,7 @@ pub const CATALOGUE: &[Finding] = &[
         severity: Severity::Warning,
         summary: "an exchange ends with <domain>.<domain> (a zone file missing a trailing dot)",
         reference: "—",
+        fix: "Add the trailing dot to the exchange name in the zone file (`mx.example.com.`).",
         detect: |r| {
             let Some(domain) = r.domain.as_deref() else { return false };
             r.mx.iter().any(|m| ends_with_doubled(&m.exchange, domain))
@@ -175,6 +191,7 @@ pub const CATALOGUE: &[Finding] = &[
         severity: Severity::Error,
         summary: "MX records exist but no exchange has a usable public address, and there is no A fallback",
         reference: "RFC 5321 §5.1",
+        fix: "Give at least one exchange a public A or AAAA record, or publish `MX 0 .` if the domain takes no mail.",
         detect: |r| {
             let mut real = r.mx.iter().filter(|m| !is_null(m));
             // In an --mx-only scan nothing is known about addresses.
@@ -189,6 +206,7 @@ pub const CATALOGUE: &[Finding] = &[
         severity: Severity::Info,
         summary: "the domain itself is an alias; its target's MX is reported",
         reference: "RFC 5321 §5.1",
+        fix: "Nothing to fix if intended: mail follows the alias's target. Publish MX at the target, or replace the CNAME with records of its own.",
         detect: |r| r.domain_cname.is_some(),
     },
     // The analysis stage: providers and topology.
@@ -197,6 +215,7 @@ pub const CATALOGUE: &[Finding] = &[
         severity: Severity::Warning,
         summary: "exchanges belong to two or more mailbox providers (a migration left half done: mail splits)",
         reference: "—",
+        fix: "Finish the migration: point every MX at the provider that now holds the mailboxes.",
         detect: |r| {
             let mut mailbox =
                 r.mx.iter()
@@ -210,6 +229,7 @@ pub const CATALOGUE: &[Finding] = &[
         severity: Severity::Warning,
         summary: "a gateway holds tier 1 but a higher tier points elsewhere: senders (and spammers) can skip the filter",
         reference: "—",
+        fix: "Point every tier at the gateway (or its documented backup hosts), and accept mail only from the gateway at the provider.",
         detect: |r| {
             r.provider_category == Some(Category::Gateway)
                 && r.mx.iter().any(|m| m.tier > 1 && !is_null(m) && m.category != Some(Category::Gateway))
@@ -220,6 +240,7 @@ pub const CATALOGUE: &[Finding] = &[
         severity: Severity::Error,
         summary: "an exchange's registrable domain does not exist: anyone can register it and receive the mail",
         reference: "—",
+        fix: "Remove the MX record, or register the exchange's domain yourself before someone else does.",
         detect: |r| r.mx.iter().any(|m| m.org_nxdomain),
     },
     Finding {
@@ -227,6 +248,7 @@ pub const CATALOGUE: &[Finding] = &[
         severity: Severity::Info,
         summary: "only one exchange host",
         reference: "—",
+        fix: "Add a second exchange on another host (and network) as a fallback.",
         detect: |r| {
             let mut hosts = r.mx.iter().filter(|m| !is_null(m)).map(|m| m.exchange.as_str());
             hosts.next().is_some_and(|first| hosts.all(|h| h == first))
@@ -237,6 +259,7 @@ pub const CATALOGUE: &[Finding] = &[
         severity: Severity::Info,
         summary: "all exchanges together resolve to one IP address",
         reference: "—",
+        fix: "Spread the exchanges over more than one address.",
         detect: |r| {
             let mut addrs = r.mx.iter().flat_map(|m| all_addresses(&m.ipv4, &m.ipv6));
             r.addresses_checked && addrs.next().is_some_and(|first| addrs.all(|a| a == first))
@@ -248,6 +271,7 @@ pub const CATALOGUE: &[Finding] = &[
         severity: Severity::Warning,
         summary: "a domain that receives mail (has usable MX) publishes no SPF record",
         reference: "RFC 7208 §2.1",
+        fix: "Publish a TXT record `v=spf1 … -all` listing the hosts that send as the domain (`v=spf1 -all` if none).",
         detect: |r| policy_has(r, "spf_missing"),
     },
     Finding {
@@ -255,6 +279,7 @@ pub const CATALOGUE: &[Finding] = &[
         severity: Severity::Error,
         summary: "more than one `v=spf1` record: permerror",
         reference: "RFC 7208 §4.5",
+        fix: "Merge the records into one `v=spf1` TXT record.",
         detect: |r| policy_has(r, "spf_multiple_records"),
     },
     Finding {
@@ -262,6 +287,7 @@ pub const CATALOGUE: &[Finding] = &[
         severity: Severity::Error,
         summary: "a term does not parse (the error names it and its position): permerror",
         reference: "RFC 7208 §4.6, §12",
+        fix: "Correct the term the error names; validate the record before publishing it.",
         detect: |r| policy_has(r, "spf_syntax_error"),
     },
     Finding {
@@ -269,6 +295,7 @@ pub const CATALOGUE: &[Finding] = &[
         severity: Severity::Error,
         summary: "more than 10 DNS-querying terms through include/redirect: permerror",
         reference: "RFC 7208 §4.6.4",
+        fix: "Cut the DNS-querying terms to 10 or fewer: drop unused includes, replace `a`/`mx` with `ip4`/`ip6`, flatten nested includes.",
         detect: |r| policy_has(r, "spf_too_many_lookups"),
     },
     Finding {
@@ -276,6 +303,7 @@ pub const CATALOGUE: &[Finding] = &[
         severity: Severity::Error,
         summary: "more than 2 lookups returned nothing: permerror",
         reference: "RFC 7208 §4.6.4",
+        fix: "Remove the terms that point at names with no records.",
         detect: |r| policy_has(r, "spf_too_many_void_lookups"),
     },
     Finding {
@@ -283,6 +311,7 @@ pub const CATALOGUE: &[Finding] = &[
         severity: Severity::Error,
         summary: "an `include`/`redirect` target has no SPF record: permerror",
         reference: "RFC 7208 §5.2, §6.1",
+        fix: "Remove the `include`/`redirect` whose target has no SPF record, or fix its name.",
         detect: |r| policy_has(r, "spf_include_missing"),
     },
     Finding {
@@ -290,6 +319,7 @@ pub const CATALOGUE: &[Finding] = &[
         severity: Severity::Error,
         summary: "`+all` (or bare `all`): anyone may send as the domain",
         reference: "RFC 7208 §5.1",
+        fix: "End the record with `-all` (or `~all` while testing).",
         detect: |r| policy_has(r, "spf_plus_all"),
     },
     Finding {
@@ -297,6 +327,7 @@ pub const CATALOGUE: &[Finding] = &[
         severity: Severity::Warning,
         summary: "`?all`: no assertion",
         reference: "RFC 7208 §8.2",
+        fix: "End the record with `-all` (or `~all` while testing) once the sending hosts are listed.",
         detect: |r| policy_has(r, "spf_neutral_all"),
     },
     Finding {
@@ -304,6 +335,7 @@ pub const CATALOGUE: &[Finding] = &[
         severity: Severity::Info,
         summary: "no top-level `all` and no `redirect` (default result neutral)",
         reference: "RFC 7208 §4.7",
+        fix: "End the record with `-all` (or `~all`), or a `redirect=` to the record that should apply.",
         detect: |r| policy_has(r, "spf_no_all"),
     },
     Finding {
@@ -311,6 +343,7 @@ pub const CATALOGUE: &[Finding] = &[
         severity: Severity::Warning,
         summary: "the `ptr` mechanism (SHOULD NOT be used)",
         reference: "RFC 7208 §5.5",
+        fix: "Replace `ptr` with `ip4`/`ip6` or `a` terms for the sending hosts.",
         detect: |r| policy_has(r, "spf_ptr"),
     },
     Finding {
@@ -318,6 +351,7 @@ pub const CATALOGUE: &[Finding] = &[
         severity: Severity::Warning,
         summary: "a DNS failure while evaluating the record's lookups",
         reference: "RFC 7208 §2.6.6",
+        fix: "Check that every name the record refers to answers (no SERVFAIL or timeout at its servers).",
         detect: |r| policy_has(r, "spf_temperror"),
     },
     Finding {
@@ -325,6 +359,7 @@ pub const CATALOGUE: &[Finding] = &[
         severity: Severity::Warning,
         summary: "no DMARC record applies to the domain",
         reference: "RFC 7489 §6.6.3",
+        fix: "Publish a TXT record at `_dmarc.<domain>`: start with `v=DMARC1; p=none; rua=mailto:…`, then move to `quarantine` or `reject`.",
         detect: |r| policy_has(r, "dmarc_missing"),
     },
     Finding {
@@ -332,6 +367,7 @@ pub const CATALOGUE: &[Finding] = &[
         severity: Severity::Error,
         summary: "more than one `v=DMARC1` record at the name: none applies",
         reference: "RFC 7489 §6.6.3",
+        fix: "Keep one `v=DMARC1` record at `_dmarc`.",
         detect: |r| policy_has(r, "dmarc_multiple_records"),
     },
     Finding {
@@ -339,6 +375,7 @@ pub const CATALOGUE: &[Finding] = &[
         severity: Severity::Error,
         summary: "`v` not first, bad or missing `p`, malformed tag or URI",
         reference: "RFC 7489 §6.3–6.4",
+        fix: "Start the record with `v=DMARC1;` followed by `p=none|quarantine|reject;` and well-formed tags.",
         detect: |r| policy_has(r, "dmarc_syntax_error"),
     },
     Finding {
@@ -346,6 +383,7 @@ pub const CATALOGUE: &[Finding] = &[
         severity: Severity::Info,
         summary: "`p=none`: monitoring only",
         reference: "RFC 7489 §6.3",
+        fix: "When the reports show legitimate mail passing, move to `p=quarantine` and then `p=reject`.",
         detect: |r| policy_has(r, "dmarc_policy_none"),
     },
     Finding {
@@ -353,6 +391,7 @@ pub const CATALOGUE: &[Finding] = &[
         severity: Severity::Info,
         summary: "`pct` below 100",
         reference: "RFC 7489 §6.3",
+        fix: "Raise `pct` to 100 (or remove it) once the policy is safe for all mail.",
         detect: |r| policy_has(r, "dmarc_partial_pct"),
     },
     Finding {
@@ -360,6 +399,7 @@ pub const CATALOGUE: &[Finding] = &[
         severity: Severity::Info,
         summary: "`pct`, `rf` or `ri`, which RFC 9989 retired",
         reference: "RFC 9989",
+        fix: "Remove `pct`, `rf` and `ri`: receivers following RFC 9989 ignore them.",
         detect: |r| policy_has(r, "dmarc_retired_tag"),
     },
     Finding {
@@ -367,6 +407,7 @@ pub const CATALOGUE: &[Finding] = &[
         severity: Severity::Warning,
         summary: "a `rua` destination outside the organisation has no authorisation record: reports are not sent there",
         reference: "RFC 7489 §7.1",
+        fix: "Ask the report receiver to publish `<domain>._report._dmarc.<their host>` TXT `v=DMARC1`, or send reports to an address in your own domain.",
         detect: |r| policy_has(r, "dmarc_rua_unauthorized"),
     },
     Finding {
@@ -374,6 +415,7 @@ pub const CATALOGUE: &[Finding] = &[
         severity: Severity::Warning,
         summary: "`p=reject` but no SPF record and no DKIM key found: legitimate mail may be rejected",
         reference: "—",
+        fix: "Publish SPF and sign with DKIM before enforcing `p=reject`, or relax the policy to `p=none` until they are in place.",
         detect: |r| policy_has(r, "dmarc_reject_without_auth"),
     },
     Finding {
@@ -381,6 +423,7 @@ pub const CATALOGUE: &[Finding] = &[
         severity: Severity::Error,
         summary: "`_mta-sts` TXT malformed (`v=STSv1` first, `id` 1–32 alphanumerics) or several records",
         reference: "RFC 8461 §3.1",
+        fix: "Publish one TXT record at `_mta-sts` of the form `v=STSv1; id=20260101T000000;`.",
         detect: |r| policy_has(r, "mta_sts_record_invalid"),
     },
     Finding {
@@ -388,6 +431,7 @@ pub const CATALOGUE: &[Finding] = &[
         severity: Severity::Error,
         summary: "record present, but the policy cannot be fetched (HTTP status ≠ 200, redirect, TLS or certificate error, timeout, too large)",
         reference: "RFC 8461 §3.3",
+        fix: "Serve the policy at `https://mta-sts.<domain>/.well-known/mta-sts.txt` with status 200, no redirect and a valid certificate for that host.",
         detect: |r| policy_has(r, "mta_sts_policy_unavailable"),
     },
     Finding {
@@ -395,6 +439,7 @@ pub const CATALOGUE: &[Finding] = &[
         severity: Severity::Error,
         summary: "the policy does not parse (version, mode, max_age, missing `mx` outside `mode: none`)",
         reference: "RFC 8461 §3.2",
+        fix: "Fix the policy file: `version: STSv1`, `mode: enforce|testing|none`, `max_age` in seconds, and one `mx:` line per exchange pattern.",
         detect: |r| policy_has(r, "mta_sts_policy_invalid"),
     },
     Finding {
@@ -402,6 +447,7 @@ pub const CATALOGUE: &[Finding] = &[
         severity: Severity::Error,
         summary: "an MX exchange matches no `mx` pattern: mail to it fails under `enforce`. Listed as an error; it is only a warning when no tier-1 exchange is uncovered or the mode is `testing`",
         reference: "RFC 8461 §4.1",
+        fix: "Add an `mx:` line to the policy for the exchange (or `*.` pattern covering it), then change the record's `id`.",
         detect: |r| policy_has(r, "mta_sts_mx_uncovered"),
     },
     Finding {
@@ -409,6 +455,7 @@ pub const CATALOGUE: &[Finding] = &[
         severity: Severity::Info,
         summary: "a policy `mx` pattern matches no published exchange (stale policy)",
         reference: "RFC 8461 §4.1",
+        fix: "Remove the stale `mx:` pattern from the policy, then change the record's `id`.",
         detect: |r| policy_has(r, "mta_sts_pattern_unused"),
     },
     Finding {
@@ -416,6 +463,7 @@ pub const CATALOGUE: &[Finding] = &[
         severity: Severity::Warning,
         summary: "the policy host's certificate expires within 14 days",
         reference: "RFC 8461 §3.3",
+        fix: "Renew the policy host's certificate.",
         detect: |r| policy_has(r, "mta_sts_cert_expiring"),
     },
     Finding {
@@ -423,6 +471,7 @@ pub const CATALOGUE: &[Finding] = &[
         severity: Severity::Info,
         summary: "`mode: testing`",
         reference: "RFC 8461 §5",
+        fix: "Once the TLS reports show no failures, switch the policy to `mode: enforce` and change the record's `id`.",
         detect: |r| policy_has(r, "mta_sts_testing"),
     },
     Finding {
@@ -430,6 +479,7 @@ pub const CATALOGUE: &[Finding] = &[
         severity: Severity::Info,
         summary: "MTA-STS without a TLS-RPT record: failures go unreported",
         reference: "RFC 8460 §3",
+        fix: "Publish `_smtp._tls` TXT `v=TLSRPTv1; rua=mailto:…` to receive reports of TLS failures.",
         detect: |r| policy_has(r, "mta_sts_without_tlsrpt"),
     },
     Finding {
@@ -437,6 +487,7 @@ pub const CATALOGUE: &[Finding] = &[
         severity: Severity::Warning,
         summary: "`_smtp._tls` TXT malformed, several records, or a `rua` that is not `mailto:`/`https:`",
         reference: "RFC 8460 §3",
+        fix: "Publish one TXT record at `_smtp._tls` of the form `v=TLSRPTv1; rua=mailto:tls-reports@<domain>`.",
         detect: |r| policy_has(r, "tlsrpt_invalid"),
     },
     Finding {
@@ -444,6 +495,7 @@ pub const CATALOGUE: &[Finding] = &[
         severity: Severity::Warning,
         summary: "a TLSA usage 0 or 1 on an SMTP exchange (PKIX usages are not for SMTP)",
         reference: "RFC 7672 §3.1.3",
+        fix: "Publish TLSA with usage 3 (DANE-EE) or 2 (DANE-TA), e.g. `3 1 1 <SHA-256 of the key>`.",
         detect: |r| policy_has(r, "dane_unusable_usage"),
     },
     Finding {
@@ -451,6 +503,7 @@ pub const CATALOGUE: &[Finding] = &[
         severity: Severity::Error,
         summary: "TLSA data length does not fit its matching type (SHA-256: 32 octets, SHA-512: 64)",
         reference: "RFC 6698 §2.1.3",
+        fix: "Recompute the digest: 32 octets (64 hex digits) for SHA-256, 64 octets for SHA-512.",
         detect: |r| policy_has(r, "dane_bad_digest_length"),
     },
     Finding {
@@ -458,6 +511,7 @@ pub const CATALOGUE: &[Finding] = &[
         severity: Severity::Warning,
         summary: "TLSA records present, but the answer was not DNSSEC-authenticated: senders ignore them",
         reference: "RFC 7672 §2.2",
+        fix: "Sign the zone holding the TLSA records with DNSSEC (with a DS at the parent), or remove them.",
         detect: |r| policy_has(r, "dane_not_authenticated"),
     },
     Finding {
@@ -465,6 +519,7 @@ pub const CATALOGUE: &[Finding] = &[
         severity: Severity::Warning,
         summary: "TLSA published for an exchange while the domain's MX RRset is not authenticated",
         reference: "RFC 7672 §2.2.1",
+        fix: "Sign the domain's zone with DNSSEC so senders can trust the MX that leads to the TLSA.",
         detect: |r| policy_has(r, "dane_mx_not_authenticated"),
     },
     Finding {
@@ -472,6 +527,7 @@ pub const CATALOGUE: &[Finding] = &[
         severity: Severity::Warning,
         summary: "a probed selector's key record does not parse",
         reference: "RFC 6376 §3.6.1",
+        fix: "Republish the key record as `v=DKIM1; k=rsa; p=<base64 public key>`.",
         detect: |r| policy_has(r, "dkim_key_invalid"),
     },
     Finding {
@@ -479,6 +535,7 @@ pub const CATALOGUE: &[Finding] = &[
         severity: Severity::Info,
         summary: "a key with `t=y`",
         reference: "RFC 6376 §3.6.1",
+        fix: "Remove `t=y` once signing works.",
         detect: |r| policy_has(r, "dkim_testing"),
     },
     Finding {
@@ -486,6 +543,7 @@ pub const CATALOGUE: &[Finding] = &[
         severity: Severity::Warning,
         summary: "a null-MX domain whose SPF authorises senders (it declares it takes no mail; it should send none either)",
         reference: "RFC 7505 §4.2",
+        fix: "Publish `v=spf1 -all` for a domain that sends no mail.",
         detect: |r| policy_has(r, "null_mx_spf_allows_senders"),
     },
     // The policy stage's MX-topology facts (reported when it ran).
@@ -494,6 +552,7 @@ pub const CATALOGUE: &[Finding] = &[
         severity: Severity::Info,
         summary: "the tier-1 exchanges have no usable address while a higher tier has one (nolisting, deliberate or broken)",
         reference: "RFC 5321 §5.1",
+        fix: "If nolisting is deliberate, know that some senders never retry the higher tier; otherwise give the tier-1 exchanges working addresses.",
         detect: |r| r.policy.is_some() && is_nolisting(r),
     },
     Finding {
@@ -501,6 +560,7 @@ pub const CATALOGUE: &[Finding] = &[
         severity: Severity::Info,
         summary: "several exchanges, all at one preference: load-sharing without a fallback order",
         reference: "RFC 5321 §5.1",
+        fix: "Nothing to fix if load-sharing is meant; add a higher-preference fallback exchange if not.",
         detect: |r| {
             let mut real = r.mx.iter().filter(|m| !is_null(m));
             r.policy.is_some()
@@ -516,6 +576,7 @@ pub const CATALOGUE: &[Finding] = &[
         severity: Severity::Info,
         summary: "two or more exchange addresses, all in one IPv4 /24 and one IPv6 /48: one network outage takes all mail down",
         reference: "—",
+        fix: "Place an exchange (or a backup MX) in another network.",
         detect: |r| r.policy.is_some() && r.addresses_checked && is_single_network(r),
     },
 ];

@@ -1,6 +1,7 @@
 //! Command-line flags, as close to what the user types as possible; turned
 //! into a validated [`mxscan::scan::ScanConfig`] in `cli::mod`.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -28,6 +29,9 @@ pub(crate) enum Command {
     /// gateways, findings, shared exchangers (text, JSON or an HTML page).
     #[command(after_long_help = mxscan::report::JSON_HELP)]
     Report(ReportArgs),
+    /// Serve the lookup page on loopback: type a domain, see its exchangers,
+    /// providers, findings and mail policy (also as JSON).
+    Serve(ServeArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -162,6 +166,28 @@ pub(crate) struct LookupArgs {
     /// Print JSON lines (the scan's row format) instead of text.
     #[arg(long)]
     pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) policy_options: PolicyOptions,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// Address to listen on. Loopback by default: anyone who can reach the
+    /// page can make this machine send DNS queries.
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8080")]
+    pub(crate) listen: SocketAddr,
+    /// Another host name the page may be reached by (the Host header is
+    /// checked against DNS rebinding); repeatable.
+    #[arg(long = "allow-host", value_name = "NAME")]
+    pub(crate) allowed_hosts: Vec<String>,
+    /// Domains looked up per minute by the whole server.
+    #[arg(long, value_name = "N", default_value_t = 240, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) lookups_per_minute: u32,
+    /// Domains looked up per minute by one client address.
+    #[arg(long, value_name = "N", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) client_lookups_per_minute: u32,
+    #[command(flatten)]
+    pub(crate) resolver: ResolverArgs,
     #[command(flatten)]
     pub(crate) policy_options: PolicyOptions,
 }

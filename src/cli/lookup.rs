@@ -142,6 +142,7 @@ pub(crate) fn render(r: &DomainRecord) -> String {
     for code in &r.findings {
         if let Some(f) = findings::lookup(code) {
             let _ = writeln!(s, "  {:<8} {code}: {} ({})", f.severity.as_str(), f.summary, f.reference);
+            let _ = writeln!(s, "           fix: {}", f.fix);
         }
     }
     s

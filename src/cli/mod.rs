@@ -28,11 +28,55 @@ pub(crate) fn run() -> Result<ExitCode> {
         Command::Scan(args) => scan_command(args),
         Command::Lookup(args) => lookup::run(args),
         Command::Report(args) => report_command(args),
+        Command::Serve(args) => serve_command(args),
         Command::Findings => {
             print_findings();
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `mxscan serve`: the lookup page, until interrupted.
+fn serve_command(args: args::ServeArgs) -> Result<ExitCode> {
+    let scan = ScanConfig {
+        resolvers: resolvers(&args.resolver)?,
+        // Polite per lookup: a page asks for a few names at a time.
+        rate: 100,
+        concurrency: 64,
+        timeout: args.resolver.timeout,
+        retries: args.resolver.retries,
+        sockets: 1,
+        engines: 1,
+        providers: Arc::new(provider_table(&args.resolver)?),
+        policy: Some(policy_config(&args.policy_options)?),
+        ..ScanConfig::default()
+    };
+    let limits = mxscan::serve::Limits {
+        per_minute: args.lookups_per_minute,
+        per_client_per_minute: args.client_lookups_per_minute,
+        ..mxscan::serve::Limits::default()
+    };
+    let listener = std::net::TcpListener::bind(args.listen)
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    listener.set_nonblocking(true)?;
+    let listen = listener.local_addr()?;
+    if !listen.ip().is_loopback() {
+        eprintln!(
+            "mxscan: warning: listening on {listen}, not loopback: anyone who can reach it can make this machine \
+             send DNS queries (lookups are rate limited)"
+        );
+    }
+    eprintln!("mxscan: serving http://{listen}/ (Ctrl-C stops)");
+    let cfg = mxscan::serve::ServeConfig { scan, listen, allowed_hosts: args.allowed_hosts, limits };
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        tokio::select! {
+            served = mxscan::serve::serve(listener, cfg) => served,
+            _ = tokio::signal::ctrl_c() => Ok(()),
+        }
+    })?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `mxscan report`: text or JSON on stdout, optionally an HTML page.
@@ -285,6 +329,7 @@ fn print_findings() {
     println!("{:<28} {:<8} {:<24} summary", "code", "severity", "reference");
     for f in CATALOGUE {
         println!("{:<28} {:<8} {:<24} {}", f.code, f.severity.as_str(), f.reference, f.summary);
+        println!("{:<28} {:<8} {:<24} fix: {}", "", "", "", f.fix);
     }
 }
 
