@@ -62,6 +62,8 @@ pub fn router(cfg: ServeConfig) -> Router {
         .route("/api/findings", get(api_findings))
         .route("/static/style.css", get(|| async { asset("text/css; charset=utf-8", page::STYLE) }))
         .route("/static/app.js", get(|| async { asset("text/javascript; charset=utf-8", page::SCRIPT) }))
+        // Browsers ask for it on pages without a <link rel=icon> (the JSON API).
+        .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(Arc::clone(&state), guard::check))
         .layer(axum::extract::DefaultBodyLimit::max(guard::MAX_BODY))

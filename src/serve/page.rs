@@ -30,6 +30,31 @@ pub(crate) fn esc(text: &str) -> String {
     out
 }
 
+/// A host name, escaped, with a line-break opportunity after each dot: a
+/// long exchange name wraps at its labels, not inside them.
+fn host(name: &str) -> String {
+    esc(name).replace('.', ".<wbr>")
+}
+
+/// Catalogue text (escaped) with its `code spans` as `<code>`.
+fn prose(text: &str) -> String {
+    let escaped = esc(text);
+    // Odd parts were between backticks; with an unpaired one all stay literal.
+    let paired = escaped.matches('`').count().is_multiple_of(2);
+    let mut out = String::with_capacity(escaped.len() + 16);
+    for (i, part) in escaped.split('`').enumerate() {
+        if i % 2 == 1 && paired {
+            let _ = write!(out, "<code>{part}</code>");
+        } else {
+            if i % 2 == 1 {
+                out.push('`');
+            }
+            out.push_str(part);
+        }
+    }
+    out
+}
+
 /// The RFC Editor's page for the first `RFC N [§x.y]` of a catalogue
 /// reference, at the section when one is named.
 pub(crate) fn rfc_url(reference: &str) -> Option<String> {
@@ -60,13 +85,12 @@ fn layout(title: &str, query: &str, body: &str) -> String {
          <link rel=\"stylesheet\" href=\"/static/style.css\"><script src=\"/static/app.js\" defer></script></head>\
          <body><a class=\"skip\" href=\"#main\">Skip to content</a>\
          <header><a class=\"brand\" href=\"/\">mxscan</a>\
+         <button type=\"button\" id=\"theme\" class=\"theme\" aria-label=\"Switch between light and dark theme\">◐</button>\
          <form class=\"lookup\" action=\"/\" method=\"get\" role=\"search\">\
          <label for=\"q\" class=\"visually-hidden\">Domains to look up</label>\
          <input id=\"q\" name=\"q\" type=\"search\" value=\"{query}\" placeholder=\"example.com (or a list)\" \
          autocomplete=\"off\" spellcheck=\"false\" required>\
-         <button type=\"submit\">Look up</button></form>\
-         <button type=\"button\" id=\"theme\" class=\"theme\" aria-label=\"Switch between light and dark theme\">◐</button>\
-         </header><main id=\"main\">{body}</main>\
+         <button type=\"submit\">Look up</button></form></header><main id=\"main\">{body}</main>\
          <footer>mxscan {version} · findings carry their rule; codes as in <a href=\"/api/findings\">/api/findings</a></footer>\
          </body></html>\n",
         title = esc(title),
@@ -204,7 +228,7 @@ fn tiers_table(r: &DomainRecord, table: &ProviderTable) -> String {
              <td><span class=\"badge {status_class}\">{status}</span></td></tr>",
             tier = esc(&tier_name(m.tier)),
             pref = m.preference,
-            exchange = esc(if m.exchange.is_empty() { "." } else { &m.exchange }),
+            exchange = host(if m.exchange.is_empty() { "." } else { &m.exchange }),
             addrs = if addrs.is_empty() {
                 "—".into()
             } else {
@@ -264,8 +288,8 @@ fn findings_section(r: &DomainRecord) -> String {
                  <span class=\"sev\">{word}</span> <code>{code}</code>: {summary}\
                  <p class=\"fix\"><strong>Fix:</strong> {fix}</p><p class=\"rule\">Rule: {rule}</p></li>",
                 code = esc(f.code),
-                summary = esc(f.summary),
-                fix = esc(f.fix),
+                summary = prose(f.summary),
+                fix = prose(f.fix),
             );
         }
         s.push_str("</ul>");
@@ -503,6 +527,16 @@ pub(crate) fn table(query: &str, rows: &[DomainRecord], providers: &ProviderTabl
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn catalogue_code_spans_become_code_and_hosts_wrap_at_dots() {
+        assert_eq!(
+            prose("`+all` or `all`: <anyone>"),
+            "<code>+all</code> or <code>all</code>: &lt;anyone&gt;"
+        );
+        assert_eq!(prose("one ` alone"), "one ` alone");
+        assert_eq!(host("mx.example.com"), "mx.<wbr>example.<wbr>com");
+    }
 
     #[test]
     fn escaping_covers_text_and_attributes() {
