@@ -12,7 +12,8 @@
 //!   domains and the findings catalogue;
 //! - [`output`]: Arrow/Parquet and JSON lines;
 //! - [`scan`]: the threads and the event loop that tie them together;
-//! - [`report`]: `mxscan report`, aggregates of a scan's Parquet.
+//! - [`report`]: `mxscan report`, aggregates of a scan's Parquet;
+//! - [`serve`]: the scan browser's back end (an in-memory index of a scan).
 #![warn(missing_docs)]
 
 pub mod analyze;
@@ -24,6 +25,7 @@ pub mod record;
 pub mod report;
 pub mod resolve;
 pub mod scan;
+pub mod serve;
 
 /// FNV-1a, 64 bits: a stable content hash for the version strings of the
 /// embedded tables (not for security; the same bytes give the same hash on
