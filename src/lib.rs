@@ -13,7 +13,7 @@
 //! - [`output`]: Arrow/Parquet and JSON lines;
 //! - [`scan`]: the threads and the event loop that tie them together;
 //! - [`report`]: `mxscan report`, aggregates of a scan's Parquet;
-//! - [`serve`]: `mxscan serve`, the lookup page.
+//! - [`serve`]: `mxscan serve`, the lookup page and the scan browser.
 #![warn(missing_docs)]
 
 pub mod analyze;

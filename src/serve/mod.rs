@@ -15,6 +15,7 @@
 //! CSP forbids inline script).
 
 mod guard;
+pub mod index;
 mod lookup;
 mod page;
 
