@@ -176,6 +176,11 @@ pub(crate) struct ServeArgs {
     /// page can make this machine send DNS queries.
     #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8080")]
     pub(crate) listen: SocketAddr,
+    /// A scan to browse on /scan: a Parquet file written by `mxscan scan`, or
+    /// a dataset directory (every *.parquet below it); repeatable (the scans
+    /// are browsed as one table). Loaded into memory at start.
+    #[arg(long = "scan", value_name = "PATH")]
+    pub(crate) scans: Vec<PathBuf>,
     /// Another host name the page may be reached by (the Host header is
     /// checked against DNS rebinding); repeatable.
     #[arg(long = "allow-host", value_name = "NAME")]

@@ -56,6 +56,20 @@ fn serve_command(args: args::ServeArgs) -> Result<ExitCode> {
         per_client_per_minute: args.client_lookups_per_minute,
         ..mxscan::serve::Limits::default()
     };
+    let index = if args.scans.is_empty() {
+        None
+    } else {
+        let started = std::time::Instant::now();
+        let index = mxscan::serve::index::ScanIndex::load(&args.scans)?;
+        eprintln!(
+            "mxscan: loaded {} rows from {} file(s) in {:.1}s; index {:.1} MiB",
+            index.rows(),
+            index.sources().len(),
+            started.elapsed().as_secs_f64(),
+            index.memory_bytes() as f64 / f64::from(1 << 20)
+        );
+        Some(Arc::new(index))
+    };
     let listener = std::net::TcpListener::bind(args.listen)
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     listener.set_nonblocking(true)?;
@@ -67,7 +81,7 @@ fn serve_command(args: args::ServeArgs) -> Result<ExitCode> {
         );
     }
     eprintln!("mxscan: serving http://{listen}/ (Ctrl-C stops)");
-    let cfg = mxscan::serve::ServeConfig { scan, listen, allowed_hosts: args.allowed_hosts, limits };
+    let cfg = mxscan::serve::ServeConfig { scan, listen, allowed_hosts: args.allowed_hosts, limits, index };
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::from_std(listener)?;

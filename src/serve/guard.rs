@@ -174,6 +174,7 @@ mod tests {
             listen: "127.0.0.1:8080".parse().expect("addr"),
             allowed_hosts: vec!["Mail-Tools.Example".into()],
             limits,
+            index: None,
         })
     }
 

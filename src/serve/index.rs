@@ -17,6 +17,7 @@
 //! the load.
 
 mod arrow_json;
+mod export;
 mod load;
 #[cfg(test)]
 mod tests;

@@ -6,6 +6,8 @@
 //!                     ├─ /d/NAME      one domain: tiers, provider, findings, policy, records
 //!                     ├─ /api/lookup/NAME   the same row as JSON (the scan's row schema)
 //!                     ├─ /api/findings      the catalogue
+//!                     ├─ /scan        the scan browser (--scan): charts, filters, pages, export
+//!                     ├─ /scan/d/NAME a domain's full row in the scan; /api/scan, /api/scan/facets
 //!                     └─ /static/…   CSS and JS, embedded in the binary
 //! lookup ──▶ scan::run (the scan's own engine, resolvers and policy stage) on a blocking thread
 //! ```
@@ -14,6 +16,7 @@
 //! escaped (`page::esc`), and the only script is a static file (a strict
 //! CSP forbids inline script).
 
+mod browse;
 mod guard;
 pub mod index;
 mod lookup;
@@ -34,7 +37,7 @@ pub use lookup::{LookupError, MAX_NAMES, Name, parse_names};
 use crate::scan::ScanConfig;
 
 /// Everything `serve` needs.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ServeConfig {
     /// How lookups are made: resolvers, provider table, policy stage.
     pub scan: ScanConfig,
@@ -45,22 +48,42 @@ pub struct ServeConfig {
     pub allowed_hosts: Vec<String>,
     /// Lookup limits.
     pub limits: Limits,
+    /// The scans to browse (`--scan`), loaded.
+    pub index: Option<Arc<index::ScanIndex>>,
+}
+
+impl std::fmt::Debug for ServeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeConfig")
+            .field("scan", &self.scan)
+            .field("listen", &self.listen)
+            .field("allowed_hosts", &self.allowed_hosts)
+            .field("limits", &self.limits)
+            .field("index_rows", &self.index.as_ref().map(|i| i.rows()))
+            .finish()
+    }
 }
 
 /// Shared state of the handlers.
 pub(crate) struct AppState {
     cfg: ServeConfig,
     guard: guard::Guard,
+    index: Option<Arc<index::ScanIndex>>,
 }
 
 /// The router, with every guard in place.
 pub fn router(cfg: ServeConfig) -> Router {
-    let state = Arc::new(AppState { guard: guard::Guard::new(&cfg), cfg });
+    let state = Arc::new(AppState { guard: guard::Guard::new(&cfg), index: cfg.index.clone(), cfg });
     Router::new()
         .route("/", get(home))
         .route("/d/{name}", get(domain_page))
         .route("/api/lookup/{name}", get(api_lookup))
         .route("/api/findings", get(api_findings))
+        .route("/scan", get(browse::page))
+        .route("/scan/d/{name}", get(browse::row))
+        .route("/scan/{file}", get(browse::export))
+        .route("/api/scan", get(browse::api))
+        .route("/api/scan/facets", get(browse::api_facets))
         .route("/static/style.css", get(|| async { asset("text/css; charset=utf-8", page::STYLE) }))
         .route("/static/app.js", get(|| async { asset("text/javascript; charset=utf-8", page::SCRIPT) }))
         // Browsers ask for it on pages without a <link rel=icon> (the JSON API).
@@ -121,7 +144,11 @@ async fn domain_page(
     Path(name): Path<String>,
 ) -> Response {
     match lookup::one(&state, client.0.ip(), &name).await {
-        Ok(row) => Html(page::domain(&row, &state.cfg.scan.providers)).into_response(),
+        Ok(row) => {
+            let common =
+                state.index.as_deref().map(|i| browse::prevalence_section(i, &row)).unwrap_or_default();
+            Html(page::domain(&row, &state.cfg.scan.providers, &common)).into_response()
+        }
         Err(e) => error_page(&e),
     }
 }
@@ -159,7 +186,7 @@ async fn api_findings() -> Response {
     axum::Json(list).into_response()
 }
 
-async fn not_found() -> Response {
+pub(crate) async fn not_found() -> Response {
     (StatusCode::NOT_FOUND, Html(page::message("Not found", "There is no page at this address.")))
         .into_response()
 }

@@ -77,14 +77,14 @@ pub(crate) fn rfc_url(reference: &str) -> Option<String> {
     })
 }
 
-fn layout(title: &str, query: &str, body: &str) -> String {
+pub(super) fn layout(title: &str, query: &str, body: &str) -> String {
     format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>{title} · mxscan</title><link rel=\"icon\" href=\"data:,\">\
          <link rel=\"stylesheet\" href=\"/static/style.css\"><script src=\"/static/app.js\" defer></script></head>\
          <body><a class=\"skip\" href=\"#main\">Skip to content</a>\
-         <header><a class=\"brand\" href=\"/\">mxscan</a>\
+         <header><a class=\"brand\" href=\"/\">mxscan</a><nav><a href=\"/scan\">Scan</a></nav>\
          <button type=\"button\" id=\"theme\" class=\"theme\" aria-label=\"Switch between light and dark theme\">◐</button>\
          <form class=\"lookup\" action=\"/\" method=\"get\" role=\"search\">\
          <label for=\"q\" class=\"visually-hidden\">Domains to look up</label>\
@@ -451,8 +451,9 @@ fn records_section(r: &DomainRecord) -> String {
     )
 }
 
-/// The page of one domain.
-pub(crate) fn domain(r: &DomainRecord, table: &ProviderTable) -> String {
+/// The page of one domain; `common` is the "how common is this" section
+/// (empty without a loaded scan).
+pub(crate) fn domain(r: &DomainRecord, table: &ProviderTable, common: &str) -> String {
     let name = r.domain.as_deref().unwrap_or(&r.input);
     let (shown, ascii) = name_forms(name);
     let mut body = String::new();
@@ -474,6 +475,7 @@ pub(crate) fn domain(r: &DomainRecord, table: &ProviderTable) -> String {
     }
     body.push_str(&tiers_table(r, table));
     body.push_str(&findings_section(r));
+    body.push_str(common);
     body.push_str(&policy_section(r));
     body.push_str(&records_section(r));
     layout(&shown, name, &body)
@@ -570,7 +572,7 @@ mod tests {
         let mut row =
             DomainRecord::invalid("<script>alert(1)</script>".into(), None, "invalid character '<'".into());
         row.findings = vec!["mx_duplicate"];
-        let page = domain(&row, &ProviderTable::embedded());
+        let page = domain(&row, &ProviderTable::embedded(), "");
         assert!(!page.contains("<script>alert"), "{page}");
         assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
         // No inline script at all: the CSP forbids it.

@@ -19,12 +19,17 @@ def start_server(mxscan_bin, resolver, *flags):
     """Start `mxscan serve` on a free loopback port; return (process, base URL)."""
     proc = subprocess.Popen([mxscan_bin, "serve", "--listen", "127.0.0.1:0", "--resolver", resolver, "--timeout", "1s",
                              *flags], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    line = proc.stderr.readline()
-    m = re.search(r"serving (http://127\.0\.0\.1:\d+)/", line)
-    if not m:
-        proc.kill()
-        pytest.fail(f"mxscan serve did not start: {line}{proc.stderr.read()}", pytrace=False)
-    return proc, m.group(1)
+    seen = ""
+    for _ in range(5):  # a "loaded" line may come first
+        line = proc.stderr.readline()
+        seen += line
+        m = re.search(r"serving (http://127\.0\.0\.1:\d+)/", line)
+        if m:
+            return proc, m.group(1)
+        if not line:
+            break
+    proc.kill()
+    pytest.fail(f"mxscan serve did not start: {seen}{proc.stderr.read()}", pytrace=False)
 
 
 def stop(proc):
@@ -185,3 +190,112 @@ def test_serve_refuses_a_port_in_use(mxscan_bin, server):
                           capture_output=True, text=True, timeout=30)
     assert proc.returncode == 1 and f"cannot listen on 127.0.0.1:{port}" in proc.stderr
     ok(subprocess.run([mxscan_bin, "serve", "--help"], capture_output=True), "serve --help")
+
+
+# ------------------------------------------------------------------ the scan browser (--scan)
+
+import duckdb  # noqa: E402
+
+from test_scan import full_scan  # noqa: E402,F401  (the session's scan of the world)
+
+
+@pytest.fixture(scope="module")
+def scan_server(mxscan_bin, testbed, full_scan):  # noqa: F811
+    proc_scan, out = full_scan
+    ok(proc_scan, "mxscan scan")
+    proc, base = start_server(mxscan_bin, testbed.resolver, "--scan", str(out), "--lookups-per-minute", "100000",
+                              "--client-lookups-per-minute", "100000")
+    yield base, out
+    stop(proc)
+
+
+def sql(out, query):
+    return duckdb.sql(query.replace("SCAN", f"read_parquet('{out}')")).fetchall()
+
+
+def api(base, params):
+    status, _, body = get(f"{base}/api/scan?{params}")
+    assert status == 200, body
+    return json.loads(body)
+
+
+@pytest.mark.parametrize("params,where", [
+    ("status=nxdomain", "status = 'nxdomain'"),
+    ("provider=google", "provider = 'google'"),
+    ("provider=none", "provider is null"),
+    ("category=gateway", "provider_category = 'gateway'"),
+    ("finding=single_mx", "list_contains(findings, 'single_mx')"),
+    ("tiers=2", "len(list_distinct([m.tier for m in mx])) = 2"),
+    ("text=MAIL", "contains(lower(coalesce(domain, input)), 'mail')"),
+    ("status=ok&provider=microsoft&finding=single_mx",
+     "status = 'ok' and provider = 'microsoft' and list_contains(findings, 'single_mx')"),
+])
+def test_scan_filters_count_what_duckdb_counts(scan_server, params, where):
+    base, out = scan_server
+    want = sql(out, f"select count(*) from SCAN where {where}")[0][0]
+    assert want > 0, "the world lacks the case"
+    page = api(base, params)
+    assert page["total"] == want
+    assert len(page["rows"]) == min(want, 50)
+
+
+def test_scan_sorts_and_pages(scan_server):
+    base, out = scan_server
+    want = [r[0] for r in sql(out, "select coalesce(domain, input) d from SCAN order by d limit 200")]
+    got = api(base, "sort=domain&limit=100")["rows"] + api(base, "sort=domain&limit=100&offset=100")["rows"]
+    assert [r["domain"] for r in got] == want
+    ranks = [r["rank"] for r in api(base, "sort=rank&desc=1&limit=20")["rows"]]
+    assert ranks == sorted(ranks, reverse=True) and ranks[0] == sql(out, "select max(rank) from SCAN")[0][0]
+    total = api(base, "")["total"]
+    assert total == sql(out, "select count(*) from SCAN")[0][0]
+    assert api(base, f"offset={total}") == {"total": total, "rows": []}
+    by_findings = [len(r["findings"]) for r in api(base, "sort=findings&desc=1&limit=50")["rows"]]
+    assert by_findings == sorted(by_findings, reverse=True)
+
+
+def test_scan_exports_every_matching_row(scan_server, tmp_path):
+    import pyarrow.parquet as pq
+    base, out = scan_server
+    want = sorted(r[0] for r in sql(out, "select domain from SCAN where provider = 'microsoft'"))
+    status, headers, body = get(f"{base}/scan/export.csv?provider=microsoft")
+    assert status == 200 and headers["Content-Type"].startswith("text/csv")
+    lines = body.splitlines()
+    assert lines[0] == "domain,rank,status,provider,provider_category,mx_count,tiers,findings"
+    assert sorted(l.split(",")[0] for l in lines[1:]) == want
+    req = urllib.request.urlopen(f"{base}/scan/export.parquet?provider=microsoft", timeout=30)
+    (tmp_path / "x.parquet").write_bytes(req.read())
+    table = pq.read_table(tmp_path / "x.parquet")
+    assert sorted(table.column("domain").to_pylist()) == want
+    assert set(table.column("provider").to_pylist()) == {"microsoft"}
+
+
+def test_scan_row_and_how_common(scan_server, testbed):
+    base, out = scan_server
+    domain, provider = sql(out, "select domain, provider from SCAN where provider = 'google' and status = 'ok' "
+                                "order by rank limit 1")[0]
+    status, _, page = get(f"{base}/scan/d/{domain}")
+    assert status == 200 and f"&quot;domain&quot;: &quot;{domain}&quot;" in page  # the row's JSON, escaped
+    assert get(f"{base}/scan/d/absent-from-the-scan.example")[0] == 404
+    # The lookup page says how common the provider is in the loaded scan.
+    n = sql(out, "select count(*) from SCAN where provider = 'google'")[0][0]
+    total = sql(out, "select count(*) from SCAN")[0][0]
+    status, _, page = get(f"{base}/d/{domain}")
+    assert status == 200 and "How common is this" in page
+    assert f"{n} of {total} domains" in page
+
+
+@pytest.mark.parametrize("params", ["tiers=9", "sort=size", "offset=-3", "limit=x"])
+def test_scan_bad_parameters_are_refused(scan_server, params):
+    base, _ = scan_server
+    assert get(f"{base}/api/scan?{params}")[0] == 400
+    assert get(f"{base}/scan?{params}")[0] == 400
+
+
+def test_serve_refuses_an_unreadable_scan(mxscan_bin, tmp_path):
+    bad = tmp_path / "not.parquet"
+    bad.write_text("not parquet")
+    for path in (tmp_path / "missing.parquet", bad):
+        proc = subprocess.run([mxscan_bin, "serve", "--listen", "127.0.0.1:0", "--scan", str(path),
+                               "--resolver", "127.0.0.1:9"], capture_output=True, text=True, timeout=30)
+        assert proc.returncode == 1 and str(path) in proc.stderr and "serving" not in proc.stderr, proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1

@@ -152,6 +152,8 @@ def test_keyboard_alone_reaches_the_lookup(browser, server, testbed):
     assert active().text == "Skip to content"
     ActionChains(browser).send_keys(Keys.TAB).perform()  # the brand link
     ActionChains(browser).send_keys(Keys.TAB).perform()
+    assert active().text == "Scan"
+    ActionChains(browser).send_keys(Keys.TAB).perform()
     assert active().get_attribute("id") == "theme"
     ActionChains(browser).send_keys(Keys.TAB).perform()
     assert active().get_attribute("id") == "q"
@@ -184,3 +186,62 @@ def test_narrow_screen_and_dark_theme(browser, server, testbed, tmp_path):
     screenshot(browser, tmp_path, "lookup-dark")
     browser.find_element(By.ID, "theme").click()
     no_console_errors(browser)
+
+
+# ------------------------------------------------------------------ the scan browser
+
+from test_scan import full_scan  # noqa: E402,F401  (the session's scan of the world)
+
+
+@pytest.fixture(scope="module")
+def scan_server(mxscan_bin, testbed, full_scan):  # noqa: F811
+    _, out = full_scan
+    proc, base = start_server(mxscan_bin, testbed.resolver, "--scan", str(out), "--lookups-per-minute", "100000",
+                              "--client-lookups-per-minute", "100000")
+    yield base
+    stop(proc)
+
+
+def table_rows(browser):
+    from selenium.webdriver.common.by import By
+    return [[td.text for td in tr.find_elements(By.TAG_NAME, "td")]
+            for tr in browser.find_elements(By.CSS_SELECTOR, "#domain-table tbody tr")]
+
+
+def test_filter_the_scan_table_and_page_through_it(browser, scan_server, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+    browser.get(scan_server + "/scan")
+    Select(browser.find_element(By.NAME, "status")).select_by_value("ok")
+    Select(browser.find_element(By.NAME, "provider")).select_by_value("google")
+    Select(browser.find_element(By.NAME, "sort")).select_by_value("domain")
+    browser.find_element(By.CSS_SELECTOR, "form.filters button[type=submit]").click()
+    wait_url(browser, f"{scan_server}/scan?status=ok&provider=google&category=&finding=&tiers=&text=&sort=domain")
+    first = table_rows(browser)
+    assert len(first) == 50
+    assert all(r[2] == "ok" and r[3] == "google" for r in first)
+    assert [r[1] for r in first] == sorted(r[1] for r in first)
+    count = browser.find_element(By.ID, "count").text
+    assert count.startswith("Rows 1–50 of ")
+    screenshot(browser, tmp_path, "browser")
+    browser.find_element(By.CSS_SELECTOR, "nav.pager a[rel=next]").click()
+    wait_url(browser, f"{scan_server}/scan?status=ok&provider=google&sort=domain&offset=50")
+    second = table_rows(browser)
+    assert second and all(r[3] == "google" for r in second) and second[0][1] > first[-1][1]
+    assert browser.find_element(By.ID, "count").text.startswith("Rows 51–")
+    # A domain's full row, then back to the live lookup.
+    link = browser.find_element(By.CSS_SELECTOR, "#domain-table tbody tr a")
+    name = link.text
+    link.click()
+    wait_url(browser, f"{scan_server}/scan/d/{name}")
+    assert json.loads(browser.find_element(By.CSS_SELECTOR, "pre").text)["domain"] == name
+    no_console_errors(browser)
+
+
+def test_a_chart_bar_filters_the_table(browser, scan_server):
+    from selenium.webdriver.common.by import By
+    browser.get(scan_server + "/scan")
+    browser.find_element(By.CSS_SELECTOR, "#c-status + table a[href='/scan?status=nxdomain']").click()
+    wait_url(browser, f"{scan_server}/scan?status=nxdomain")
+    rows = table_rows(browser)
+    assert rows and all(r[2] == "nxdomain" for r in rows)
