@@ -153,7 +153,6 @@ impl Loader {
             tier_rows: [0; 5],
             unknown_findings: 0,
             exchanges: FxHashMap::default(),
-            exchange_bytes: 0,
         };
         Self {
             index,
@@ -361,13 +360,7 @@ impl Loader {
             ix.tiers.push(distinct);
             ix.tier_rows[usize::from(distinct.min(4))] += 1;
             for &name in &seen {
-                match ix.exchanges.get_mut(name) {
-                    Some(n) => *n += 1,
-                    None => {
-                        ix.exchanges.insert(name.into(), 1);
-                        ix.exchange_bytes += name.len();
-                    }
-                }
+                *ix.exchanges.entry(super::exchange_key(name)).or_insert(0) += 1;
             }
         }
         Ok(())
