@@ -109,6 +109,12 @@ pub(crate) struct ScanArgs {
     #[arg(long, value_name = "N", default_value_t = 0,
           value_parser = clap::value_parser!(u16).range(0..=mxscan::scan::MAX_ENGINE_THREADS as i64))]
     pub(crate) engine_threads: u16,
+    /// Scan only shard K of N of the list: the domains whose MD5 (of the
+    /// normalised name; first 8 bytes, big-endian) is K mod N. Run K = 0..N-1
+    /// anywhere (a Slurm array, a Kubernetes Indexed Job) and the pieces add
+    /// up to the whole list, each name in exactly one.
+    #[arg(long, value_name = "K/N")]
+    pub(crate) shard: Option<mxscan::input::Shard>,
     /// Ask MX only: no exchanger addresses, no implicit-MX lookups (a quick
     /// survey).
     #[arg(long)]

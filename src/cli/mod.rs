@@ -146,6 +146,9 @@ fn scan_command(args: ScanArgs) -> Result<ExitCode> {
     // Both ends are opened before any query is sent: a typo in a path is a
     // one-line error, not a wasted scan.
     let mut list = ListReader::open(&args.input)?;
+    if let Some(shard) = args.shard {
+        list.set_shard(shard);
+    }
     if let Some(path) = &args.stats {
         let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
         if !dir.is_dir() {
@@ -155,7 +158,7 @@ fn scan_command(args: ScanArgs) -> Result<ExitCode> {
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let metadata = output::provenance(&argv, &cfg.resolvers, &cfg.providers);
     let parquet = output::ParquetSettings { metadata, zstd_level: args.zstd_level };
-    let mut total = progress::estimate_lines(&args.input);
+    let mut total = progress::estimate_lines(&args.input).map(|t| t / args.shard.map_or(1, |s| s.count));
     let sink = match format {
         Some(format) => {
             if args.resume {
@@ -164,7 +167,10 @@ fn scan_command(args: ScanArgs) -> Result<ExitCode> {
             output::open(&args.output, format, &parquet)?
         }
         None => {
-            let manifest = Manifest::for_input(&args.input, args.mx_only, args.policy);
+            let manifest = Manifest {
+                shard: args.shard.map(|s| s.to_string()),
+                ..Manifest::for_input(&args.input, args.mx_only, args.policy)
+            };
             let dataset = Dataset::open(std::path::Path::new(&args.output), manifest, args.resume)?;
             if dataset.parts() > 0 && !args.quiet {
                 eprintln!(

@@ -9,6 +9,7 @@
 pub mod lines;
 pub mod normalize;
 pub mod seen;
+pub mod shard;
 
 use std::fs::File;
 use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
@@ -19,6 +20,7 @@ use flate2::read::MultiGzDecoder;
 
 pub use lines::LineSet;
 pub use normalize::normalize;
+pub use shard::Shard;
 
 /// Longest line kept whole; the rest of a longer line is skipped, and the
 /// line becomes an invalid entry (a 100 MB line must not take 100 MB).
@@ -94,6 +96,8 @@ pub struct InputStats {
     pub duplicates: u64,
     /// Items skipped because a resumed dataset already holds their line.
     pub resumed: u64,
+    /// Lines skipped because their name is another shard's (`--shard`).
+    pub other_shards: u64,
 }
 
 /// A streaming reader of domain lists.
@@ -104,6 +108,7 @@ pub struct ListReader {
     line: Vec<u8>,
     stats: InputStats,
     skip: LineSet,
+    shard: Option<Shard>,
 }
 
 impl std::fmt::Debug for ListReader {
@@ -146,6 +151,7 @@ impl ListReader {
             line: Vec::with_capacity(256),
             stats: InputStats::default(),
             skip: LineSet::default(),
+            shard: None,
         }
     }
 
@@ -153,6 +159,12 @@ impl ListReader {
     /// still count as seen, so that a later duplicate stays a duplicate.
     pub fn skip_lines(&mut self, lines: LineSet) {
         self.skip = lines;
+    }
+
+    /// Yield only the lines of `shard` (`--shard K/N`): domains by their
+    /// normalised name, invalid lines by their raw token.
+    pub fn set_shard(&mut self, shard: Shard) {
+        self.shard = Some(shard);
     }
 
     /// Counters so far.
@@ -167,6 +179,17 @@ impl ListReader {
             self.stats.lines += 1;
             let first = self.stats.lines == 1;
             let Some(item) = self.parse_line(first, overlong) else { continue };
+            // Before the dedupe set: another shard's names take no memory here.
+            if let Some(shard) = &self.shard {
+                let name = match &item {
+                    Item::Target(t) => t.domain.as_str(),
+                    Item::Invalid { input, .. } => input.as_str(),
+                };
+                if !shard.owns(name) {
+                    self.stats.other_shards += 1;
+                    continue;
+                }
+            }
             let key = match &item {
                 Item::Target(t) => self.hasher.hash_one(("d", t.domain.as_str())),
                 Item::Invalid { input, .. } => self.hasher.hash_one(("i", input.to_lowercase())),
@@ -303,6 +326,50 @@ mod tests {
     }
 
     #[test]
+    fn shards_split_a_list_into_disjoint_pieces_that_add_up() {
+        let mut text = String::new();
+        for i in 0..300 {
+            text.push_str(&format!("d{i}.example\n"));
+            if i % 7 == 0 {
+                // Listed twice, once in another spelling: still one shard's, once.
+                text.push_str(&format!("D{i}.Example.\n"));
+            }
+            if i % 50 == 0 {
+                text.push_str(&format!("not a domain {i}!\n"));
+            }
+        }
+        let (whole, _) = read_all(text.as_bytes());
+        let mut union: Vec<u64> = Vec::new();
+        let mut skipped = 0;
+        for index in 0..3 {
+            let mut r = ListReader::from_reader(Box::new(io::Cursor::new(text.clone().into_bytes())));
+            r.set_shard(Shard { index, count: 3 });
+            while let Some(item) = r.next_item().unwrap() {
+                let (line, name) = match &item {
+                    Item::Target(t) => (t.line, t.domain.clone()),
+                    Item::Invalid { line, input, .. } => (*line, input.clone()),
+                };
+                assert!(Shard { index, count: 3 }.owns(&name), "{name} is not shard {index}'s");
+                union.push(line);
+            }
+            skipped += r.stats().other_shards;
+        }
+        union.sort_unstable();
+        let mut want: Vec<u64> = whole
+            .iter()
+            .map(|i| match i {
+                Item::Target(t) => t.line,
+                Item::Invalid { line, .. } => *line,
+            })
+            .collect();
+        want.sort_unstable();
+        assert_eq!(union, want, "every line of the whole list once, in exactly one shard");
+        // Each line is another shard's in two of the three readers.
+        let lines = text.lines().count() as u64;
+        assert_eq!(skipped, 2 * lines);
+    }
+
+    #[test]
     fn tranco_csv_with_bom_header_crlf_comments_and_duplicates() {
         let text = "\u{feff}rank,domain\r\n1,Google.com\r\n\r\n# a comment\n2, bücher.de.\n3,google.com\n4,exa mple.com\n5,x\n";
         let (items, stats) = read_all(text.as_bytes());
@@ -320,7 +387,7 @@ mod tests {
                 target("x", "x", Some(5), 8),
             ]
         );
-        assert_eq!(stats, InputStats { lines: 8, items: 4, duplicates: 1, resumed: 0 });
+        assert_eq!(stats, InputStats { lines: 8, items: 4, duplicates: 1, resumed: 0, other_shards: 0 });
     }
 
     #[test]
@@ -352,7 +419,7 @@ c.example
         }
         // Line 1 is done; line 3 repeats it, so it stays a duplicate.
         assert_eq!(lines, vec![2, 4]);
-        assert_eq!(r.stats(), InputStats { lines: 4, items: 2, duplicates: 1, resumed: 1 });
+        assert_eq!(r.stats(), InputStats { lines: 4, items: 2, duplicates: 1, resumed: 1, other_shards: 0 });
     }
 
     #[test]

@@ -60,6 +60,10 @@ pub struct Manifest {
     /// it existed read as `false`).
     #[serde(default)]
     pub policy: bool,
+    /// `--shard K/N` as given (`None`: the whole list). Partition values
+    /// live in the path; this only guards `--resume`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<String>,
 }
 
 impl Manifest {
@@ -77,6 +81,7 @@ impl Manifest {
             input_modified_ms: modified,
             mx_only,
             policy,
+            shard: None,
         }
     }
 
@@ -93,6 +98,12 @@ impl Manifest {
                 "was scanned {} --policy; resume with the same flags",
                 if self.policy { "with" } else { "without" }
             ));
+        }
+        if self.shard != now.shard {
+            let name = |s: &Option<String>| {
+                s.as_ref().map_or("without --shard".to_string(), |s| format!("as --shard {s}"))
+            };
+            return Some(format!("was scanned {}; resume {}", name(&self.shard), name(&self.shard)));
         }
         // Stdin cannot be checked: the user vouches for it.
         if now.input == "-" || self.input == "-" {

@@ -273,6 +273,7 @@ impl ScanSummary {
             "input_lines": self.input.lines,
             "duplicate_lines": self.input.duplicates,
             "resumed_lines": self.input.resumed,
+            "other_shard_lines": self.input.other_shards,
             "elapsed_seconds": secs,
             "domains_per_second": per_second(self.rows()),
             "queries_per_second": per_second(self.core.sent),
@@ -317,6 +318,10 @@ impl ScanSummary {
             self.input.duplicates,
             if self.input.resumed > 0 {
                 format!("; {} lines already in the dataset", self.input.resumed)
+            } else {
+                String::new()
+            } + &if self.input.other_shards > 0 {
+                format!("; {} lines of other shards", self.input.other_shards)
             } else {
                 String::new()
             },

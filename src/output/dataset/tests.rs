@@ -14,6 +14,7 @@ fn manifest() -> Manifest {
         input_modified_ms: Some(1),
         mx_only: false,
         policy: false,
+        shard: None,
     }
 }
 
@@ -72,6 +73,9 @@ fn an_earlier_scan_needs_resume_and_the_same_input() {
     assert!(Dataset::open(&dir, mx_only, true).unwrap_err().to_string().contains("--mx-only"));
     let policy = Manifest { policy: true, ..manifest() };
     assert!(Dataset::open(&dir, policy, true).unwrap_err().to_string().contains("--policy"));
+    let shard = Manifest { shard: Some("1/4".into()), ..manifest() };
+    let err = Dataset::open(&dir, shard, true).unwrap_err().to_string();
+    assert!(err.contains("without --shard") && err.contains("resume without --shard"), "{err}");
     // Stdin cannot be checked, so it is taken on trust.
     assert!(Dataset::open(&dir, Manifest { input: "-".into(), ..manifest() }, true).is_ok());
 
