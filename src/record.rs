@@ -93,6 +93,17 @@ impl AddressStatus {
     }
 }
 
+/// A tier's name for people: `primary`, `secondary`, `tertiary`, then
+/// `tier N`.
+pub fn tier_name(tier: u8) -> String {
+    match tier {
+        1 => "primary".into(),
+        2 => "secondary".into(),
+        3 => "tertiary".into(),
+        n => format!("tier {n}"),
+    }
+}
+
 /// One MX resource record with what was learnt about its exchange.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MxEntry {

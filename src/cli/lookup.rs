@@ -61,15 +61,6 @@ pub(crate) fn run(args: LookupArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn tier_name(tier: u8) -> String {
-    match tier {
-        1 => "primary".into(),
-        2 => "secondary".into(),
-        3 => "tertiary".into(),
-        n => format!("tier {n}"),
-    }
-}
-
 /// The text view of one row.
 pub(crate) fn render(r: &DomainRecord) -> String {
     use std::fmt::Write;
@@ -115,7 +106,7 @@ pub(crate) fn render(r: &DomainRecord) -> String {
     for m in &r.mx {
         let addrs: Vec<String> =
             m.ipv4.iter().map(ToString::to_string).chain(m.ipv6.iter().map(ToString::to_string)).collect();
-        let _ = write!(s, "  {:<10} {:>5}  {}", tier_name(m.tier), m.preference, m.exchange);
+        let _ = write!(s, "  {:<10} {:>5}  {}", mxscan::record::tier_name(m.tier), m.preference, m.exchange);
         if let Some(c) = &m.cname {
             let _ = write!(s, " → {c}");
         }

@@ -57,7 +57,7 @@ footer{margin-top:40px;color:var(--muted);font-size:12px}
 "#;
 
 /// Text from the data, safe in element content and quoted attributes.
-pub(super) fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
 
+pub(crate) use html::esc;
 pub use html::render as html;
 pub use model::{
     CategoryRow, Count, ExchangerRow, FindingRow, GatewayShare, JSON_HELP, MxAdoption, ProviderCount,

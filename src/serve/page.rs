@@ -14,21 +14,8 @@ pub(crate) const STYLE: &str = include_str!("assets/style.css");
 /// The script (theme switch; nothing the page needs to work).
 pub(crate) const SCRIPT: &str = include_str!("assets/app.js");
 
-/// `text` safe inside HTML text and attribute values.
-pub(crate) fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+/// Text safe inside HTML text and attribute values (the report's escaper).
+pub(crate) use crate::report::esc;
 
 /// A host name, escaped, with a line-break opportunity after each dot: a
 /// long exchange name wraps at its labels, not inside them.
@@ -124,15 +111,6 @@ fn status_badge(status: Status) -> String {
     format!("<span class=\"badge {class}\">{}</span>", esc(status.as_str()))
 }
 
-fn tier_name(tier: u8) -> String {
-    match tier {
-        1 => "primary".into(),
-        2 => "secondary".into(),
-        3 => "tertiary".into(),
-        n => format!("tier {n}"),
-    }
-}
-
 /// Icon and word for a severity: the meaning survives without colour.
 fn severity_mark(severity: Severity) -> (&'static str, &'static str) {
     match severity {
@@ -226,7 +204,7 @@ fn tiers_table(r: &DomainRecord, table: &ProviderTable) -> String {
             "<tr class=\"{tier_class}\"><td><span class=\"tier\">{tier}</span></td><td class=\"num\">{pref}</td>\
              <td><code>{exchange}</code></td><td>{addrs}</td><td>{provider}</td><td>{category}</td><td>{cname}</td>\
              <td><span class=\"badge {status_class}\">{status}</span></td></tr>",
-            tier = esc(&tier_name(m.tier)),
+            tier = esc(&crate::record::tier_name(m.tier)),
             pref = m.preference,
             exchange = host(if m.exchange.is_empty() { "." } else { &m.exchange }),
             addrs = if addrs.is_empty() {

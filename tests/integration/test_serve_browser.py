@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, unavailable
-from test_serve import start_server, stop
+from test_serve import server, start_server, stop  # noqa: F401  (server: a fixture)
 
 os.environ.setdefault("SE_AVOID_STATS", "true")  # Selenium must not phone home
 os.environ.setdefault("SE_OFFLINE", "true")      # nor download a driver: Debian's is used
@@ -43,14 +43,6 @@ def browser():
     driver.set_page_load_timeout(60)
     yield driver
     driver.quit()
-
-
-@pytest.fixture(scope="module")
-def server(mxscan_bin, testbed):
-    proc, base = start_server(mxscan_bin, testbed.resolver, "--lookups-per-minute", "100000",
-                              "--client-lookups-per-minute", "100000")
-    yield base
-    stop(proc)
 
 
 def screenshot(driver, tmp_path, name):
@@ -190,16 +182,8 @@ def test_narrow_screen_and_dark_theme(browser, server, testbed, tmp_path):
 
 # ------------------------------------------------------------------ the scan browser
 
-from test_scan import full_scan  # noqa: E402,F401  (the session's scan of the world)
-
-
-@pytest.fixture(scope="module")
-def scan_server(mxscan_bin, testbed, full_scan):  # noqa: F811
-    _, out = full_scan
-    proc, base = start_server(mxscan_bin, testbed.resolver, "--scan", str(out), "--lookups-per-minute", "100000",
-                              "--client-lookups-per-minute", "100000")
-    yield base
-    stop(proc)
+from test_scan import full_scan  # noqa: E402,F401  (scan_server's own fixture)
+from test_serve import scan_server  # noqa: E402,F401  (test_serve's fixture: the world's scan, served)
 
 
 def table_rows(browser):
@@ -211,6 +195,7 @@ def table_rows(browser):
 def test_filter_the_scan_table_and_page_through_it(browser, scan_server, tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
+    scan_server, _ = scan_server
     browser.get(scan_server + "/scan")
     Select(browser.find_element(By.NAME, "status")).select_by_value("ok")
     Select(browser.find_element(By.NAME, "provider")).select_by_value("google")
@@ -240,6 +225,7 @@ def test_filter_the_scan_table_and_page_through_it(browser, scan_server, tmp_pat
 
 def test_a_chart_bar_filters_the_table(browser, scan_server):
     from selenium.webdriver.common.by import By
+    scan_server, _ = scan_server
     browser.get(scan_server + "/scan")
     browser.find_element(By.CSS_SELECTOR, "#c-status + table a[href='/scan?status=nxdomain']").click()
     wait_url(browser, f"{scan_server}/scan?status=nxdomain")
