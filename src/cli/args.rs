@@ -72,8 +72,24 @@ pub(crate) struct ScanArgs {
     pub(crate) input: String,
     /// Output file, `-` for stdout (JSON lines only), or a dataset
     /// directory (`DIR/`: Parquet part files plus a journal; resumable).
-    #[arg(short, long, value_name = "PATH")]
-    pub(crate) output: String,
+    #[arg(
+        short,
+        long,
+        value_name = "PATH",
+        required_unless_present = "dataset_root",
+        conflicts_with = "dataset_root"
+    )]
+    pub(crate) output: Option<String>,
+    /// Write a dataset directory under ROOT, hive-partitioned:
+    /// ROOT/scan_date=YYYY-MM-DD/shard=K/ (K of --shard, 0 without it), so
+    /// that DuckDB, pyarrow and Spark read every date and shard as one table.
+    #[arg(long, value_name = "ROOT")]
+    pub(crate) dataset_root: Option<PathBuf>,
+    /// The scan_date of --dataset-root (default: today, UTC). Give every task
+    /// of one sharded run the same date: tasks that start after midnight
+    /// would otherwise land in the next day's partition.
+    #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_scan_date)]
+    pub(crate) scan_date: Option<String>,
     /// Output format [default: dataset when the output ends in `/` or is a
     /// directory; jsonl when it ends in `.jsonl` or is `-`; else parquet].
     #[arg(long, value_enum)]
@@ -223,6 +239,14 @@ fn parse_part_rows(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
         Ok(n) if (1..=1 << 24).contains(&n) => Ok(n),
         _ => Err(format!("not a row count from 1 to {}: {s:?}", 1 << 24)),
+    }
+}
+
+fn parse_scan_date(s: &str) -> Result<String, String> {
+    if mxscan::output::dataset::is_date(s) {
+        Ok(s.to_string())
+    } else {
+        Err(format!("{s:?} is not a date as YYYY-MM-DD"))
     }
 }
 

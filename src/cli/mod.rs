@@ -111,12 +111,26 @@ fn report_command(args: ReportArgs) -> Result<ExitCode> {
 }
 
 fn scan_command(args: ScanArgs) -> Result<ExitCode> {
+    if args.scan_date.is_some() && args.dataset_root.is_none() {
+        eprintln!("mxscan: --scan-date goes with --dataset-root");
+        return Ok(ExitCode::from(2));
+    }
+    // `--dataset-root ROOT` is `-o ROOT/scan_date=…/shard=K/`.
+    let output_path: String = match (&args.output, &args.dataset_root) {
+        (Some(output), _) => output.clone(),
+        (None, Some(root)) => {
+            let date = args.scan_date.clone().unwrap_or_else(output::dataset::today_utc);
+            let dir = output::dataset::hive_dir(root, &date, args.shard.map_or(0, |s| s.index));
+            format!("{}/", dir.display())
+        }
+        (None, None) => unreachable!("clap requires -o or --dataset-root"),
+    };
     let format = match args.format {
         Some(FormatArg::Parquet) => Some(Format::Parquet),
         Some(FormatArg::Jsonl) => Some(Format::Jsonl),
         Some(FormatArg::Dataset) => None,
-        None if args.output.ends_with('/') || std::path::Path::new(&args.output).is_dir() => None,
-        None if args.output == "-" || args.output.ends_with(".jsonl") => Some(Format::Jsonl),
+        None if output_path.ends_with('/') || std::path::Path::new(&output_path).is_dir() => None,
+        None if output_path == "-" || output_path.ends_with(".jsonl") => Some(Format::Jsonl),
         None => Some(Format::Parquet),
     };
     let cfg = ScanConfig {
@@ -164,18 +178,18 @@ fn scan_command(args: ScanArgs) -> Result<ExitCode> {
             if args.resume {
                 bail!("--resume needs a dataset directory as output (-o DIR/), not a single file");
             }
-            output::open(&args.output, format, &parquet)?
+            output::open(&output_path, format, &parquet)?
         }
         None => {
             let manifest = Manifest {
                 shard: args.shard.map(|s| s.to_string()),
                 ..Manifest::for_input(&args.input, args.mx_only, args.policy)
             };
-            let dataset = Dataset::open(std::path::Path::new(&args.output), manifest, args.resume)?;
+            let dataset = Dataset::open(std::path::Path::new(&output_path), manifest, args.resume)?;
             if dataset.parts() > 0 && !args.quiet {
                 eprintln!(
                     "mxscan: resuming {}: {} line(s) already in {} part file(s)",
-                    args.output,
+                    output_path,
                     dataset.done().len(),
                     dataset.parts()
                 );
@@ -208,14 +222,14 @@ fn scan_command(args: ScanArgs) -> Result<ExitCode> {
         Err(err @ (scan::ScanError::Input(_) | scan::ScanError::ResolversDead { .. })) => {
             // The output was left under its partial name: say where.
             let left = match format {
-                Some(_) if args.output != "-" => {
+                Some(_) if output_path != "-" => {
                     format!(
                         "; the incomplete output is {}",
-                        output::partial_path(Path::new(&args.output)).display()
+                        output::partial_path(Path::new(&output_path)).display()
                     )
                 }
                 Some(_) => String::new(),
-                None => format!("; {} is incomplete (--resume continues it)", args.output),
+                None => format!("; {} is incomplete (--resume continues it)", output_path),
             };
             bail!("{:#}{left}", anyhow::Error::new(err));
         }
@@ -229,9 +243,10 @@ fn scan_command(args: ScanArgs) -> Result<ExitCode> {
         write_whole(path, &stats)?;
     }
     if format.is_none() {
-        // In a dataset directory, stats.json is also the mark of a complete
+        // In a dataset directory, _stats.json then _SUCCESS mark a complete
         // scan (a single file's mark is its final name).
-        write_whole(&Path::new(&args.output).join(output::dataset::STATS), &stats)?;
+        write_whole(&Path::new(&output_path).join(output::dataset::STATS), &stats)?;
+        write_whole(&Path::new(&output_path).join(output::dataset::SUCCESS), "")?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -2,10 +2,15 @@
 //! input lines each part holds. It is what makes `--resume` lose nothing.
 //!
 //! ```text
-//! DIR/journal.jsonl                  manifest line, then one line per part
+//! DIR/_journal.jsonl                 manifest line, then one line per part
 //! DIR/part-000000.parquet            finalised parts (any reader can glob them)
 //! DIR/.part-000001.parquet.partial   the part being written (not a part yet)
+//! DIR/_stats.json, DIR/_SUCCESS      written last, when the scan is complete
 //! ```
+//!
+//! Everything but the parts starts with `_` or `.`, which Spark, Hive and
+//! pyarrow skip: a tree of such directories (`ROOT/scan_date=…/shard=…/`,
+//! [`hive_dir`]) reads as one table with its partition values from the path.
 //!
 //! Sealing a part, in this order: write its footer and fsync it; append its
 //! journal line (name, rows, line ranges) and fsync the journal; rename the
@@ -30,10 +35,44 @@ use crate::record::DomainRecord;
 use crate::scan::cpu::StageClock;
 
 /// The journal's file name.
-pub const JOURNAL: &str = "journal.jsonl";
-/// The end-of-scan counters, written only when a scan is complete: the
-/// dataset's mark of completeness (a single file's is its final name).
-pub const STATS: &str = "stats.json";
+pub const JOURNAL: &str = "_journal.jsonl";
+/// The journal's name before datasets were hive partitions (a reader of
+/// `*.jsonl`-blind globs was fine, `spark.read.parquet` was not): renamed on
+/// `--resume`.
+const LEGACY_JOURNAL: &str = "journal.jsonl";
+/// The end-of-scan counters, written only when a scan is complete.
+pub const STATS: &str = "_stats.json";
+const LEGACY_STATS: &str = "stats.json";
+/// Written last, empty, when a scan is complete: the mark Hadoop-style
+/// readers and schedulers look for (a single file's mark is its final name).
+pub const SUCCESS: &str = "_SUCCESS";
+
+/// The directory of one shard of one day's scan under a dataset root:
+/// `ROOT/scan_date=YYYY-MM-DD/shard=K/` (`--dataset-root`). `shard` is K of
+/// `--shard K/N`, 0 without it.
+pub fn hive_dir(root: &Path, scan_date: &str, shard: u64) -> PathBuf {
+    root.join(format!("scan_date={scan_date}")).join(format!("shard={shard}"))
+}
+
+/// Today's date in UTC as `YYYY-MM-DD`.
+pub fn today_utc() -> String {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let (y, m, d) = super::jsonl::civil_from_days(ms.div_euclid(86_400_000));
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// Whether `s` is a `YYYY-MM-DD` date (a `--scan-date`).
+pub fn is_date(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter().enumerate().all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
+        && (1..=12).contains(&s[5..7].parse::<u32>().unwrap_or(0))
+        && (1..=31).contains(&s[8..10].parse::<u32>().unwrap_or(0))
+}
 /// Rows per part file by default: one Parquet row group.
 pub const DEFAULT_PART_ROWS: usize = super::ROW_GROUP;
 /// A part is sealed after this long even if not full, so a slow scan that
@@ -159,6 +198,11 @@ impl Dataset {
             _ => io_fail("lock the directory", e),
         })?;
         let journal = dir.join(JOURNAL);
+        let legacy = dir.join(LEGACY_JOURNAL);
+        if resume && !journal.exists() && legacy.exists() {
+            fs::rename(&legacy, &journal)
+                .map_err(|e| io_fail("rename journal.jsonl to _journal.jsonl", e))?;
+        }
         let mut dataset = Self {
             dir: dir.to_path_buf(),
             lock,
@@ -167,7 +211,7 @@ impl Dataset {
             done: LineSet::default(),
             next_part: 0,
         };
-        if journal.exists() {
+        if journal.exists() || legacy.exists() {
             if !resume {
                 return Err(fail(format!(
                     "holds an earlier scan ({JOURNAL}); add --resume to continue it, or choose another directory"
@@ -180,9 +224,13 @@ impl Dataset {
             // Keep the original identity: a resumed resume compares with the first run.
             dataset.manifest = old;
             // A run is starting: until it completes, the dataset is not complete.
-            match fs::remove_file(dir.join(STATS)) {
-                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(io_fail("remove stats.json", e)),
-                _ => {}
+            for mark in [SUCCESS, STATS, LEGACY_STATS] {
+                match fs::remove_file(dir.join(mark)) {
+                    Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                        return Err(io_fail(&format!("remove {mark}"), e));
+                    }
+                    _ => {}
+                }
             }
             dataset.take_up(entries).map_err(|e| fail(e.to_string()))?;
         } else if let Some(name) = parquet_files(dir).map_err(|e| io_fail("list the directory", e))?.first() {
@@ -348,8 +396,8 @@ impl RowSink for DatasetSink {
     fn abandon(mut self: Box<Self>) -> Result<(), OutputError> {
         // Unlike a single file, a sealed part claims only the lines its
         // journal entry names, so sealing the rows so far is honest: what is
-        // missing is what `--resume` scans. (The CLI writes `stats.json`
-        // only after a complete scan.)
+        // missing is what `--resume` scans. (The CLI writes `_stats.json`
+        // and `_SUCCESS` only after a complete scan.)
         self.seal()
     }
 }

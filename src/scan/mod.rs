@@ -248,7 +248,7 @@ impl ScanSummary {
     }
 
     /// The summary's counters as one JSON object (`--stats FILE`, and a
-    /// dataset's `stats.json`): the same numbers as [`Self::line`], for
+    /// dataset's `_stats.json`): the same numbers as [`Self::line`], for
     /// programs.
     pub fn to_json(&self) -> serde_json::Value {
         let secs = self.wall.as_secs_f64();

@@ -1,4 +1,4 @@
-"""What a scan says about itself: `--stats FILE` (and a dataset's stats.json) holds the end-of-scan counters,
+"""What a scan says about itself: `--stats FILE` (and a dataset's _stats.json) holds the end-of-scan counters,
 which agree with the rows written; every Parquet file (dataset parts too) names in its footer's key-value
 metadata what produced it; and unknown is null (null_mx, implicit_mx, self_hosted after a failed MX lookup)."""
 import collections

@@ -71,7 +71,7 @@ def test_every_resolver_dead_stops_quickly_with_one_line(mxscan_bin, testbed, tm
 
 
 def test_every_resolver_dead_leaves_a_dataset_without_stats(mxscan_bin, testbed, tmp_path):
-    """A dataset directory has no final name: its parts claim only their own lines, and stats.json,
+    """A dataset directory has no final name: its parts claim only their own lines, and _stats.json,
     written only when the scan is complete, is absent."""
     (dead,) = free_ports(1)
     out = tmp_path / "scan.d"
@@ -80,8 +80,8 @@ def test_every_resolver_dead_leaves_a_dataset_without_stats(mxscan_bin, testbed,
     assert proc.returncode == 1
     lines = proc.stderr.decode(errors="replace").strip().splitlines()
     assert len(lines) == 1 and "no resolver answers" in lines[0] and "--resume" in lines[0], lines
-    assert (out / "journal.jsonl").exists()
-    assert not (out / "stats.json").exists()
+    assert (out / "_journal.jsonl").exists()
+    assert not (out / "_stats.json").exists()
 
 
 

@@ -38,7 +38,7 @@ def assert_parts_readable(out):
 
 
 def journal_lines(out):
-    with open(out / "journal.jsonl", encoding="utf-8") as fh:
+    with open(out / "_journal.jsonl", encoding="utf-8") as fh:
         return [json.loads(line) for line in fh if line.strip()]
 
 
@@ -109,7 +109,7 @@ def test_ctrl_c_twice_then_resume(mxscan_bin, testbed, tmp_path):
 def test_dataset_misuse_is_refused_before_any_query(mxscan_bin, testbed, tmp_path):
     out = tmp_path / "scan.d"
     subprocess.run(scan_cmd(mxscan_bin, testbed, out), check=True, capture_output=True, timeout=300)
-    journal = (out / "journal.jsonl").read_bytes()
+    journal = (out / "_journal.jsonl").read_bytes()
     other_input = tmp_path / "other.txt"
     other_input.write_text("example.com\n")
     cases = {
@@ -127,7 +127,7 @@ def test_dataset_misuse_is_refused_before_any_query(mxscan_bin, testbed, tmp_pat
         assert proc.returncode == 1, f"{what}: {proc.returncode} {proc.stderr}"
         assert says in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, f"{what}: {proc.stderr}"
         assert time.monotonic() - started < 2, what
-    assert (out / "journal.jsonl").read_bytes() == journal
+    assert (out / "_journal.jsonl").read_bytes() == journal
 
 
 def test_a_single_parquet_file_appears_only_when_complete(mxscan_bin, testbed, tmp_path):
@@ -150,7 +150,7 @@ def test_two_scans_cannot_share_a_dataset(mxscan_bin, testbed, tmp_path):
                              stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 10
-        while not (out / "journal.jsonl").exists() and time.monotonic() < deadline:
+        while not (out / "_journal.jsonl").exists() and time.monotonic() < deadline:
             time.sleep(0.05)
         assert first.poll() is None, "the first scan should still be running"
         second = subprocess.run(scan_cmd(mxscan_bin, testbed, out, "--resume"), capture_output=True, text=True,

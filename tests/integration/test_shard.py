@@ -56,7 +56,7 @@ def test_resume_refuses_another_shard(mxscan_bin, testbed, tmp_path):
     out = tmp_path / "ds"
     base = [mxscan_bin, "scan", str(testbed.input_txt), "-o", f"{out}/", "--resolver", testbed.resolver] + COMMON
     ok(run(base + ["--shard", "0/2"]), "mxscan scan --shard 0/2 into a dataset")
-    manifest = json.loads((out / "journal.jsonl").read_text().splitlines()[0])
+    manifest = json.loads((out / "_journal.jsonl").read_text().splitlines()[0])
     assert manifest["shard"] == "0/2"
     for flags, said in ((["--shard", "1/2"], "as --shard 0/2"), ([], "as --shard 0/2"),
                         (["--shard", "0/3"], "as --shard 0/2")):

@@ -45,7 +45,7 @@ fn parts_are_sealed_and_journaled() {
     let names = list_dir(&dir).unwrap();
     assert_eq!(
         names,
-        [".lock", "journal.jsonl", "part-000000.parquet", "part-000001.parquet", "part-000002.parquet"]
+        [".lock", "_journal.jsonl", "part-000000.parquet", "part-000001.parquet", "part-000002.parquet"]
     );
     for name in &names[2..] {
         assert!(is_complete_parquet(&dir.join(name)), "{name}");
@@ -109,7 +109,7 @@ fn a_crash_at_any_step_loses_whole_parts_only() {
 
     let resumed = Dataset::open(&dir, manifest(), true).unwrap();
     assert_eq!(resumed.done().ranges(), &[(1, 51)]);
-    assert_eq!(list_dir(&dir).unwrap(), [".lock", "journal.jsonl", "part-000000.parquet"]);
+    assert_eq!(list_dir(&dir).unwrap(), [".lock", "_journal.jsonl", "part-000000.parquet"]);
     assert_eq!(resumed.next_part, 1);
     let (_, entries) = read_journal(&dir.join(JOURNAL)).unwrap();
     assert_eq!(entries.len(), 1);
@@ -143,13 +143,46 @@ fn one_scan_at_a_time() {
 
 #[test]
 fn a_resumed_scan_is_not_complete_until_it_ends() {
-    // stats.json marks a complete scan: a run that takes the dataset up
+    // _stats.json marks a complete scan: a run that takes the dataset up
     // removes the previous run's, so a failed resume cannot look complete.
     let dir = temp_dir("stats");
     write(&dir, 1..=5, 100, true);
     fs::write(dir.join(STATS), "{}").unwrap();
+    fs::write(dir.join(SUCCESS), "").unwrap();
     let resumed = Dataset::open(&dir, manifest(), true).unwrap();
-    assert!(!dir.join(STATS).exists());
+    assert!(!dir.join(STATS).exists() && !dir.join(SUCCESS).exists());
     drop(resumed);
     fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_dataset_with_the_old_journal_name_resumes_under_the_new_one() {
+    let dir = temp_dir("legacy");
+    write(&dir, 1..=5, 100, true);
+    fs::rename(dir.join(JOURNAL), dir.join("journal.jsonl")).unwrap();
+    fs::write(dir.join("stats.json"), "{}").unwrap();
+    let err = Dataset::open(&dir, manifest(), false).unwrap_err().to_string();
+    assert!(err.contains("--resume"), "{err}");
+    let resumed = Dataset::open(&dir, manifest(), true).unwrap();
+    assert_eq!(resumed.parts(), 1);
+    assert!(
+        dir.join(JOURNAL).exists() && !dir.join("journal.jsonl").exists() && !dir.join("stats.json").exists()
+    );
+    drop(resumed);
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn hive_directories_and_scan_dates() {
+    assert_eq!(
+        hive_dir(Path::new("/data/mx"), "2026-11-29", 3),
+        Path::new("/data/mx/scan_date=2026-11-29/shard=3")
+    );
+    assert!(is_date(&today_utc()), "{}", today_utc());
+    for good in ["2026-11-29", "1999-01-31"] {
+        assert!(is_date(good), "{good}");
+    }
+    for bad in ["2026-13-01", "2026-11-32", "2026-1-29", "20261129", "2026-11-29T00", "../../x", ""] {
+        assert!(!is_date(bad), "{bad}");
+    }
 }

@@ -172,7 +172,7 @@ fn fixture(name: &str) -> (PathBuf, Vec<PathBuf>) {
         ],
     );
     // Not Parquet: a directory's other files are not read.
-    std::fs::write(ds.join("journal.jsonl"), "{}\n").unwrap();
+    std::fs::write(ds.join("_journal.jsonl"), "{}\n").unwrap();
     (dir.clone(), vec![dir.join("scan.parquet"), ds])
 }
 
