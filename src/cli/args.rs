@@ -233,6 +233,11 @@ pub(crate) struct ReportArgs {
     /// Providers listed in the provider share.
     #[arg(long, value_name = "N", default_value_t = 25)]
     pub(crate) top: usize,
+    /// One report per partition of a dataset root: `scan_date` (the
+    /// `scan_date=…` directories of `--dataset-root`), printed as a table of
+    /// the key shares by date (with --json, every date's full report).
+    #[arg(long, value_name = "PARTITION", value_parser = ["scan_date"], conflicts_with = "html")]
+    pub(crate) by: Option<String>,
 }
 
 fn parse_part_rows(s: &str) -> Result<usize, String> {

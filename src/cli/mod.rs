@@ -98,6 +98,18 @@ fn serve_command(args: args::ServeArgs) -> Result<ExitCode> {
 /// `mxscan report`: text or JSON on stdout, optionally an HTML page.
 fn report_command(args: ReportArgs) -> Result<ExitCode> {
     use std::io::Write;
+    if args.by.is_some() {
+        let reports = mxscan::report::summarize_by_date(&args.out, args.top)?;
+        let text = if args.json {
+            mxscan::report::trend_json(&reports) + "\n"
+        } else {
+            mxscan::report::trend_text(&reports)
+        };
+        return match std::io::stdout().lock().write_all(text.as_bytes()) {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
+            other => other.map(|()| ExitCode::SUCCESS).context("cannot write to stdout"),
+        };
+    }
     let report = mxscan::report::summarize(&args.out, args.top)?;
     if let Some(path) = &args.html {
         std::fs::write(path, mxscan::report::html(&report))

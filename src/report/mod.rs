@@ -13,6 +13,7 @@ mod model;
 mod policy;
 mod summary;
 mod text;
+mod trend;
 
 use std::fs::File;
 use std::io;
@@ -30,6 +31,7 @@ pub use model::{
 pub use policy::{PolicySection, ValueCount};
 pub use summary::{BUCKET_TOP, EXCHANGERS_TOP, RANK_BUCKETS, Summary};
 pub use text::render as text;
+pub use trend::{summarize_by_date, trend_json, trend_text};
 
 /// Rows decoded at a time.
 const BATCH_ROWS: usize = 8192;

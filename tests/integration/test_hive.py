@@ -79,3 +79,19 @@ def test_bad_dataset_flags_are_usage_errors(mxscan_bin, testbed, tmp_path, flags
                cwd=tmp_path)
     assert proc.returncode == 2, proc.stderr.decode()
     assert not any(tmp_path.iterdir())
+
+
+def test_report_by_scan_date(mxscan_bin, root):
+    proc = run([mxscan_bin, "report", str(root), "--by", "scan_date", "--json"])
+    ok(proc, "mxscan report --by scan_date --json")
+    dates = json.loads(proc.stdout)["dates"]
+    assert [d["scan_date"] for d in dates] == [DATE_SHARDED, DATE_WHOLE]
+    for d in dates:
+        want = dict(duck(root, f"""select status, count(*) from ROOT where scan_date = '{d["scan_date"]}'
+                                   group by all""").fetchall())
+        got = {s["status"]: s["count"] for s in d["report"]["status"] if s["count"]}
+        assert got == want and d["report"]["rows"] == sum(want.values())
+    proc = run([mxscan_bin, "report", str(root), "--by", "scan_date"])
+    ok(proc, "mxscan report --by scan_date")
+    lines = proc.stdout.decode().splitlines()
+    assert lines[0].startswith("scan_date") and [l.split()[0] for l in lines[1:]] == [DATE_SHARDED, DATE_WHOLE]

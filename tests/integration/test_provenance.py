@@ -89,7 +89,7 @@ def test_dataset_parts_carry_the_footer_and_stats_json(mxscan_bin, testbed, tmp_
     assert len(parts) >= 3, parts
     for part in parts:
         check_footer(pq, part, argv, [testbed.resolver])
-    check_stats(json.loads((out / "stats.json").read_text()), rows_of(out), [testbed.resolver])
+    check_stats(json.loads((out / "_stats.json").read_text()), rows_of(out), [testbed.resolver])
     check_output(check_output_tool, out, testbed, "analysis")
 
 
