@@ -1,13 +1,15 @@
 """Datasets that engines read as one table: `--dataset-root ROOT` writes ROOT/scan_date=YYYY-MM-DD/shard=K/ with
 part-NNNNNN.parquet files, _journal.jsonl, _stats.json and, last, _SUCCESS. A root holding two dates, one of them
 in two shards, reads as one table with DuckDB (hive_partitioning) and pyarrow (partitioning="hive"), and each
-date's rows are exactly the world's (Spark in local mode comes with issue 12's next part)."""
+date's rows are exactly the world's; Spark (pyspark in local mode, on loopback) reads it too."""
 import json
 import os
+import shutil
 
 import duckdb
 import pytest
 
+from conftest import unavailable
 from test_scan import COMMON, compare, ok, run
 
 DATE_SHARDED, DATE_WHOLE = "2026-11-28", "2026-11-29"
@@ -66,6 +68,31 @@ def test_pyarrow_reads_the_root_as_one_table(root, testbed):
     assert {"scan_date", "shard"} <= set(table.schema.names)
     dates = sorted(set(str(d) for d in table.column("scan_date").to_pylist()))
     assert dates == [DATE_SHARDED, DATE_WHOLE]
+
+
+def test_spark_reads_the_root_as_one_table(root, testbed):
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        unavailable("pyspark is not installed (pip install pyspark; needs a Java 17 runtime)")
+    if not shutil.which("java"):
+        unavailable("no Java runtime for Spark (Debian package openjdk-17-jre-headless)")
+    os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"
+    spark = (SparkSession.builder.master("local[1]").appName("mxscan-test")
+             .config("spark.ui.enabled", "false").config("spark.driver.host", "127.0.0.1")
+             .config("spark.driver.bindAddress", "127.0.0.1").getOrCreate())
+    try:
+        df = spark.read.parquet(str(root))
+        assert {"scan_date", "shard"} <= set(df.columns)
+        counts = {str(r["scan_date"]): r["count"] for r in df.groupBy("scan_date").count().collect()}
+        assert counts == {DATE_SHARDED: len(testbed.truth), DATE_WHOLE: len(testbed.truth)}
+        rows = [r.asDict(recursive=True) for r in
+                df.where(f"scan_date = '{DATE_SHARDED}'").drop("scan_date", "shard").collect()]
+        problems = compare(rows, testbed.truth)
+        if problems:
+            pytest.fail(f"Spark: {problems}", pytrace=False)
+    finally:
+        spark.stop()
 
 
 @pytest.mark.parametrize("flags", [
