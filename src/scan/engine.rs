@@ -366,7 +366,6 @@ impl Engine {
                 break;
             }
         }
-        self.publish_counters();
         rate_wait
     }
 
@@ -419,7 +418,6 @@ impl Engine {
                 }
             }
         }
-        self.publish_counters();
         Ok(())
     }
 

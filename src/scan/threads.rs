@@ -100,7 +100,11 @@ fn merge(results: Vec<Outcome>) -> Outcome {
         match result {
             Ok((s, side)) => {
                 stats += *s;
-                sidelined.extend(side.iter().filter(|r| !sidelined.contains(r)).copied().collect::<Vec<_>>());
+                for r in side {
+                    if !sidelined.contains(r) {
+                        sidelined.push(*r);
+                    }
+                }
             }
             Err(Stop::Interrupted { finished }) => {
                 interrupted = Some(interrupted.unwrap_or(true) && *finished);

@@ -140,12 +140,11 @@ pub(super) async fn page(
         Ok(q) => q,
         Err(e) => return bad_params(&e),
     };
-    let (facets, page) = tokio::task::spawn_blocking(move || (index.facets(), index.query(&q)))
+    let (shared, query) = (Arc::clone(&index), q.clone());
+    let (facets, page) = tokio::task::spawn_blocking(move || (shared.facets(), shared.query(&query)))
         .await
         .expect("the query does not panic");
-    let q = params.query().expect("checked above");
-    let index = state.index.as_deref().expect("loaded");
-    Html(layout("Scan", "", &render(index, &facets, &q, &page))).into_response()
+    Html(layout("Scan", "", &render(&index, &facets, &q, &page))).into_response()
 }
 
 /// `/api/scan`: one page of the table as JSON; `/api/scan/facets`: the counts.

@@ -565,15 +565,25 @@ impl ScanIndex {
         self.valid[i / 64] >> (i % 64) & 1 == 1
     }
 
+    /// Row `i`'s provider id and category, `None` without one (id 0).
+    fn provider_of(&self, i: usize) -> Option<&str> {
+        let id = usize::from(self.provider[i]);
+        (id != 0).then(|| &*self.providers[id])
+    }
+
+    fn category_of(&self, i: usize) -> Option<&str> {
+        let id = usize::from(self.category[i]);
+        (id != 0).then(|| &*self.categories[id])
+    }
+
     fn summary(&self, i: usize) -> RowSummary {
-        let name = |table: &[Box<str>], id: usize| (id != 0).then(|| table[id].to_string());
         RowSummary {
             domain: self.text(i).to_string(),
             valid: self.is_valid(i),
             rank: (self.rank[i] != 0).then_some(self.rank[i]),
             status: self.statuses[usize::from(self.status[i])].to_string(),
-            provider: name(&self.providers, usize::from(self.provider[i])),
-            category: name(&self.categories, usize::from(self.category[i])),
+            provider: self.provider_of(i).map(String::from),
+            category: self.category_of(i).map(String::from),
             mx_count: self.mx_count[i],
             tiers: self.tiers[i],
             findings: codes(self.findings[i]),

@@ -51,9 +51,8 @@ impl ScanIndex {
                 domain.append_value(self.text(i));
                 rank.append_option((self.rank[i] != 0).then_some(self.rank[i]));
                 status.append_value(&self.statuses[usize::from(self.status[i])]);
-                let name = |table: &[Box<str>], id: usize| (id != 0).then(|| table[id].to_string());
-                provider.append_option(name(&self.providers, usize::from(self.provider[i])));
-                category.append_option(name(&self.categories, usize::from(self.category[i])));
+                provider.append_option(self.provider_of(i));
+                category.append_option(self.category_of(i));
                 mx_count.append_value(self.mx_count[i]);
                 tiers.append_value(self.tiers[i]);
                 for code in codes(self.findings[i]) {
