@@ -13,10 +13,12 @@
 //! - [`output`]: Arrow/Parquet and JSON lines;
 //! - [`scan`]: the threads and the event loop that tie them together;
 //! - [`report`]: `mxscan report`, aggregates of a scan's Parquet;
+//! - [`diff`]: `mxscan diff`, what changed between two scans, per domain;
 //! - [`serve`]: `mxscan serve`, the lookup page and the scan browser.
 #![warn(missing_docs)]
 
 pub mod analyze;
+pub mod diff;
 pub mod dns;
 pub mod input;
 pub mod output;

@@ -29,6 +29,9 @@ pub(crate) enum Command {
     /// gateways, findings, shared exchangers (text, JSON or an HTML page).
     #[command(after_long_help = mxscan::report::JSON_HELP)]
     Report(ReportArgs),
+    /// What changed between two scans, per domain: appeared and vanished,
+    /// status, MX exchanges, provider migrations, findings, policy.
+    Diff(DiffArgs),
     /// Serve the lookup page on loopback: type a domain, see its exchangers,
     /// providers, findings and mail policy (also as JSON).
     Serve(ServeArgs),
@@ -238,6 +241,38 @@ pub(crate) struct ReportArgs {
     /// the key shares by date (with --json, every date's full report).
     #[arg(long, value_name = "PARTITION", value_parser = ["scan_date"], conflicts_with = "html")]
     pub(crate) by: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DiffArgs {
+    /// The old scan: a Parquet file, a dataset directory, or a dataset root
+    /// (with --dates, the root holding both dates).
+    pub(crate) old: PathBuf,
+    /// The new scan (not with --dates).
+    #[arg(required_unless_present = "dates", conflicts_with = "dates")]
+    pub(crate) new: Option<PathBuf>,
+    /// Compare two `scan_date` partitions of the dataset root OLD.
+    #[arg(long, num_args = 2, value_names = ["OLD_DATE", "NEW_DATE"], value_parser = parse_scan_date)]
+    pub(crate) dates: Option<Vec<String>>,
+    /// Write one row per changed domain to this Parquet file.
+    #[arg(short, long, value_name = "FILE")]
+    pub(crate) output: Option<PathBuf>,
+    /// Print the summary as one JSON object instead of text.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Also write the summary as one self-contained HTML page.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) html: Option<PathBuf>,
+    /// Rows listed in the summary's tables.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub(crate) top: usize,
+    /// Where the sides are partitioned when they are larger than one
+    /// bucket (a directory is made below it and removed after).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) work_dir: Option<PathBuf>,
+    /// Old-side rows per bucket: memory holds about this many rows at once.
+    #[arg(long, value_name = "N", default_value_t = mxscan::diff::BUCKET_ROWS, hide = true)]
+    pub(crate) bucket_rows: u64,
 }
 
 fn parse_part_rows(s: &str) -> Result<usize, String> {

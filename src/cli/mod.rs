@@ -2,6 +2,7 @@
 //! progress, and the human-readable views.
 
 mod args;
+mod diff;
 mod lookup;
 mod progress;
 
@@ -28,11 +29,9 @@ pub(crate) fn run() -> Result<ExitCode> {
         Command::Scan(args) => scan_command(args),
         Command::Lookup(args) => lookup::run(args),
         Command::Report(args) => report_command(args),
+        Command::Diff(args) => diff::run(args),
         Command::Serve(args) => serve_command(args),
-        Command::Findings => {
-            print_findings();
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Findings => print(&findings_table()),
     }
 }
 
@@ -97,7 +96,6 @@ fn serve_command(args: args::ServeArgs) -> Result<ExitCode> {
 
 /// `mxscan report`: text or JSON on stdout, optionally an HTML page.
 fn report_command(args: ReportArgs) -> Result<ExitCode> {
-    use std::io::Write;
     if args.by.is_some() {
         let reports = mxscan::report::summarize_by_date(&args.out, args.top)?;
         let text = if args.json {
@@ -105,10 +103,7 @@ fn report_command(args: ReportArgs) -> Result<ExitCode> {
         } else {
             mxscan::report::trend_text(&reports)
         };
-        return match std::io::stdout().lock().write_all(text.as_bytes()) {
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
-            other => other.map(|()| ExitCode::SUCCESS).context("cannot write to stdout"),
-        };
+        return print(&text);
     }
     let report = mxscan::report::summarize(&args.out, args.top)?;
     if let Some(path) = &args.html {
@@ -116,6 +111,13 @@ fn report_command(args: ReportArgs) -> Result<ExitCode> {
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     let text = if args.json { mxscan::report::json(&report) + "\n" } else { mxscan::report::text(&report) };
+    print(&text)
+}
+
+/// Print `text` to stdout; a reader that went away (`| head`) is not an
+/// error.
+fn print(text: &str) -> Result<ExitCode> {
+    use std::io::Write;
     match std::io::stdout().lock().write_all(text.as_bytes()) {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
         other => other.map(|()| ExitCode::SUCCESS).context("cannot write to stdout"),
@@ -374,12 +376,14 @@ fn resolv_conf_nameservers(text: &str) -> Vec<SocketAddr> {
         .collect()
 }
 
-fn print_findings() {
-    println!("{:<28} {:<8} {:<24} summary", "code", "severity", "reference");
+fn findings_table() -> String {
+    use std::fmt::Write;
+    let mut s = format!("{:<28} {:<8} {:<24} summary\n", "code", "severity", "reference");
     for f in CATALOGUE {
-        println!("{:<28} {:<8} {:<24} {}", f.code, f.severity.as_str(), f.reference, f.summary);
-        println!("{:<28} {:<8} {:<24} fix: {}", "", "", "", f.fix);
+        let _ = writeln!(s, "{:<28} {:<8} {:<24} {}", f.code, f.severity.as_str(), f.reference, f.summary);
+        let _ = writeln!(s, "{:<28} {:<8} {:<24} fix: {}", "", "", "", f.fix);
     }
+    s
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use super::chart::{Bar, chart};
 use super::model::Report;
 use super::{domains, thousands};
 
-const STYLE: &str = r#"
+pub(crate) const STYLE: &str = r#"
 :root{--fg:#1c2230;--muted:#5d6778;--bg:#fff;--panel:#f5f7fa;--line:#e2e6ed;--zebra:#f8f9fc;
 --accent:#2f6fdb;--self:#2a9d8f;--other:#a3abb9;--error:#cf3f35;--warning:#d9961a;--info:#5c86d6;--unknown:#8a93a3}
 @media (prefers-color-scheme:dark){:root{--fg:#e4e8ef;--muted:#9aa4b5;--bg:#14171d;--panel:#1c2028;
@@ -78,7 +78,7 @@ pub(super) fn pct(p: f64) -> String {
 
 /// How a column is laid out.
 #[derive(Clone, Copy, PartialEq)]
-enum Col {
+pub(crate) enum Col {
     /// A name that must not wrap (an id, a code, a host name).
     Id,
     /// Prose: wraps between words.
@@ -92,7 +92,7 @@ const CELL_MAX: usize = 64;
 
 /// Text from the data for a cell: escaped, and cut (with the whole in a
 /// tooltip) when it is long, so a hostile name cannot stretch the page.
-fn data(s: &str) -> String {
+pub(crate) fn data(s: &str) -> String {
     if s.chars().count() <= CELL_MAX {
         return esc(s);
     }
@@ -102,7 +102,7 @@ fn data(s: &str) -> String {
 
 /// A table: headings, then rows of cells that are already HTML, each with
 /// a row class (or "").
-fn table(out: &mut String, head: &[(&str, Col)], rows: &[(Vec<String>, &str)]) {
+pub(crate) fn table(out: &mut String, head: &[(&str, Col)], rows: &[(Vec<String>, &str)]) {
     out.push_str("<table><thead><tr>");
     for (h, col) in head {
         let _ = write!(out, "<th{}>{}</th>", if *col == Col::Num { r#" class="n""# } else { "" }, esc(h));
@@ -143,11 +143,11 @@ fn summary_html(s: &str) -> String {
     out
 }
 
-fn section(out: &mut String, title: &str, hint: &str) {
+pub(crate) fn section(out: &mut String, title: &str, hint: &str) {
     let _ = writeln!(out, "<section><h2>{}</h2><p class=\"hint\">{}</p>", esc(title), esc(hint));
 }
 
-fn card(out: &mut String, label: &str, value: &str, detail: &str) {
+pub(crate) fn card(out: &mut String, label: &str, value: &str, detail: &str) {
     let _ = write!(
         out,
         "<div class=\"card\"><span>{}</span><b>{}</b><small>{}</small></div>",

@@ -23,6 +23,10 @@ use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
 
 pub(crate) use html::esc;
+/// The page's parts, for other pages of the same look (`mxscan diff`).
+pub(crate) mod html_parts {
+    pub(crate) use super::html::{Col, STYLE, card, data, esc, section, table};
+}
 pub use html::render as html;
 pub use model::{
     CategoryRow, Count, ExchangerRow, FindingRow, GatewayShare, JSON_HELP, MxAdoption, ProviderCount,
@@ -30,6 +34,10 @@ pub use model::{
 };
 pub use policy::{PolicySection, ValueCount};
 pub use summary::{BUCKET_TOP, EXCHANGERS_TOP, RANK_BUCKETS, Summary};
+/// Typed access to the output's columns, for other readers (`mxscan diff`).
+pub(crate) mod columns {
+    pub(crate) use super::summary::{ints, list, mismatch, strings, text};
+}
 pub use text::render as text;
 pub use trend::{summarize_by_date, trend_json, trend_text};
 
@@ -158,7 +166,7 @@ pub fn json(report: &Report) -> String {
 }
 
 /// Group digits in threes: `12345` → `12,345`.
-fn thousands(n: u64) -> String {
+pub(crate) fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {

@@ -91,7 +91,7 @@ pub struct Summary {
 }
 
 /// Integer columns as another writer may have typed them (DuckDB, Polars).
-enum Ints<'a> {
+pub(crate) enum Ints<'a> {
     U32(&'a arrow_array::UInt32Array),
     U64(&'a arrow_array::UInt64Array),
     I32(&'a arrow_array::Int32Array),
@@ -99,7 +99,7 @@ enum Ints<'a> {
 }
 
 impl Ints<'_> {
-    fn get(&self, i: usize) -> Option<u64> {
+    pub(crate) fn get(&self, i: usize) -> Option<u64> {
         fn at<A: Array, T>(a: &A, i: usize, v: impl Fn(usize) -> T) -> Option<T> {
             a.is_valid(i).then(|| v(i))
         }
@@ -112,23 +112,29 @@ impl Ints<'_> {
     }
 }
 
-fn mismatch(name: &str, array: &ArrayRef, want: &str) -> ArrowError {
+pub(crate) fn mismatch(name: &str, array: &ArrayRef, want: &str) -> ArrowError {
     ArrowError::SchemaError(format!("column {name} is {}, expected {want}", array.data_type()))
 }
 
-fn strings<'a>(name: &str, array: Option<&'a ArrayRef>) -> Result<Option<&'a StringArray>, ArrowError> {
+pub(crate) fn strings<'a>(
+    name: &str,
+    array: Option<&'a ArrayRef>,
+) -> Result<Option<&'a StringArray>, ArrowError> {
     array.map(|a| a.as_string_opt::<i32>().ok_or_else(|| mismatch(name, a, "utf8"))).transpose()
 }
 
-fn bools<'a>(name: &str, array: Option<&'a ArrayRef>) -> Result<Option<&'a BooleanArray>, ArrowError> {
+pub(crate) fn bools<'a>(
+    name: &str,
+    array: Option<&'a ArrayRef>,
+) -> Result<Option<&'a BooleanArray>, ArrowError> {
     array.map(|a| a.as_boolean_opt().ok_or_else(|| mismatch(name, a, "bool"))).transpose()
 }
 
-fn list<'a>(name: &str, array: Option<&'a ArrayRef>) -> Result<Option<&'a ListArray>, ArrowError> {
+pub(crate) fn list<'a>(name: &str, array: Option<&'a ArrayRef>) -> Result<Option<&'a ListArray>, ArrowError> {
     array.map(|a| a.as_list_opt::<i32>().ok_or_else(|| mismatch(name, a, "list"))).transpose()
 }
 
-fn ints<'a>(name: &str, array: Option<&'a ArrayRef>) -> Result<Option<Ints<'a>>, ArrowError> {
+pub(crate) fn ints<'a>(name: &str, array: Option<&'a ArrayRef>) -> Result<Option<Ints<'a>>, ArrowError> {
     let Some(a) = array else { return Ok(None) };
     let ints = if let Some(a) = a.as_primitive_opt::<UInt32Type>() {
         Ints::U32(a)
@@ -144,7 +150,7 @@ fn ints<'a>(name: &str, array: Option<&'a ArrayRef>) -> Result<Option<Ints<'a>>,
     Ok(Some(ints))
 }
 
-fn text(a: Option<&StringArray>, i: usize) -> Option<&str> {
+pub(crate) fn text(a: Option<&StringArray>, i: usize) -> Option<&str> {
     a.filter(|a| a.is_valid(i)).map(|a| a.value(i))
 }
 

@@ -1,0 +1,377 @@
+//! `mxscan diff OLD NEW`: what changed between two scans, per domain.
+//!
+//! Both sides may hold tens of millions of rows, so memory must not grow
+//! with them. When a side is larger than one bucket, both are first
+//! partitioned to disk by the shard hash (the MD5 rule of `--shard`), into
+//! the same number of buckets; a domain lands in the same bucket on both
+//! sides, so the join runs bucket by bucket, holding one bucket of the old
+//! side in a hash map while the new side's bucket streams past it.
+//! Changed domains go to Parquet; the counts go to a [`DiffSummary`].
+
+mod changes;
+mod render;
+mod snapshot;
+mod write;
+
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Write as _};
+use std::path::{Path, PathBuf};
+
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
+use rustc_hash::{FxHashMap, FxHashSet};
+
+pub use changes::{Change, ChangeKind, PolicyChange, Tally};
+pub use render::{DiffSummary, html, json, text};
+pub use snapshot::{POLICY_FIELDS, Snapshot};
+pub use write::{ChangeWriter, schema};
+
+use crate::input::shard::shard_key;
+use crate::report::{ReportError, parquet_files};
+
+/// Old-side rows held in memory at once: one bucket's.
+pub const BUCKET_ROWS: u64 = 250_000;
+/// Buckets at most (each is a file open while a side is partitioned).
+const MAX_BUCKETS: u64 = 512;
+
+/// Why a diff cannot be made. Each message is one line.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DiffError {
+    /// A side cannot be listed or read.
+    #[error(transparent)]
+    Source(#[from] ReportError),
+    /// A file (a side's, a spill file, the output) cannot be read or written.
+    #[error("{path}: {cause}")]
+    Io {
+        /// The path.
+        path: String,
+        /// The cause.
+        cause: io::Error,
+    },
+    /// Not Parquet, or damaged.
+    #[error("cannot read {path} as Parquet: {cause}")]
+    Parquet {
+        /// The file.
+        path: String,
+        /// The cause.
+        cause: parquet::errors::ParquetError,
+    },
+    /// Parquet, but not the output schema.
+    #[error("{path}: {cause}")]
+    Schema {
+        /// The file.
+        path: String,
+        /// The cause.
+        cause: arrow_schema::ArrowError,
+    },
+    /// A side is ambiguous (a dataset root with several dates) or missing.
+    #[error("{0}")]
+    Side(String),
+}
+
+/// One side of a diff: a label and its Parquet files.
+#[derive(Debug, Clone)]
+pub struct Side {
+    /// What the user named (a file, a dataset, `ROOT` at a date).
+    pub label: String,
+    /// Its Parquet files.
+    pub files: Vec<PathBuf>,
+}
+
+/// The `scan_date=…` values of the directories between `root` and `file`.
+fn scan_date_of(root: &Path, file: &Path) -> Option<String> {
+    file.strip_prefix(root)
+        .ok()?
+        .components()
+        .find_map(|c| c.as_os_str().to_str().and_then(|s| s.strip_prefix("scan_date=")).map(String::from))
+}
+
+impl Side {
+    /// `path` (a Parquet file, a dataset directory, or a dataset root holding
+    /// one date), or, with `date`, the `scan_date=DATE` partition of root `path`.
+    pub fn open(path: &Path, date: Option<&str>) -> Result<Self, DiffError> {
+        let (dir, label) = match date {
+            Some(d) => {
+                let dir = path.join(format!("scan_date={d}"));
+                if !dir.is_dir() {
+                    return Err(DiffError::Side(format!(
+                        "{} has no scan_date={d} partition",
+                        path.display()
+                    )));
+                }
+                (dir, format!("{} scan_date={d}", path.display()))
+            }
+            None => (path.to_path_buf(), path.display().to_string()),
+        };
+        let files = parquet_files(&dir)?;
+        let mut dates: Vec<String> = files.iter().filter_map(|f| scan_date_of(&dir, f)).collect();
+        dates.sort();
+        dates.dedup();
+        if dates.len() > 1 {
+            return Err(DiffError::Side(format!(
+                "{} holds {} scan dates ({}): name two with --dates, or point at ROOT/scan_date=…",
+                dir.display(),
+                dates.len(),
+                dates.join(", ")
+            )));
+        }
+        Ok(Self { label, files })
+    }
+
+    /// Rows over all files, from their footers.
+    fn rows(&self) -> Result<u64, DiffError> {
+        let mut rows = 0;
+        for f in &self.files {
+            let file = open(f)?;
+            let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(parquet_err(f))?;
+            rows += builder.metadata().file_metadata().num_rows().max(0) as u64;
+        }
+        Ok(rows)
+    }
+}
+
+fn open(path: &Path) -> Result<File, DiffError> {
+    File::open(path).map_err(|cause| DiffError::Io { path: path.display().to_string(), cause })
+}
+
+fn parquet_err(path: &Path) -> impl Fn(parquet::errors::ParquetError) -> DiffError + '_ {
+    move |cause| DiffError::Parquet { path: path.display().to_string(), cause }
+}
+
+/// A leaf's path without the list levels: `mx.list.element.exchange` → `mx.exchange`.
+fn leaf_name(parts: &[String]) -> String {
+    parts
+        .iter()
+        .filter(|p| !matches!(p.as_str(), "list" | "element" | "item"))
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// Every row of `side`'s files, in file order, to `each`.
+fn read_side(side: &Side, each: &mut Each<'_>) -> Result<(), DiffError> {
+    for path in &side.files {
+        let options = ArrowReaderOptions::new().with_skip_arrow_metadata(true);
+        let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(open(path)?, options)
+            .map_err(parquet_err(path))?;
+        let leaves: Vec<usize> = builder
+            .parquet_schema()
+            .columns()
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| snapshot::LEAVES.contains(&leaf_name(c.path().parts()).as_str()))
+            .map(|(i, _)| i)
+            .collect();
+        let mask = ProjectionMask::leaves(builder.parquet_schema(), leaves);
+        let reader =
+            builder.with_projection(mask).with_batch_size(8192).build().map_err(parquet_err(path))?;
+        for batch in reader {
+            let schema = |cause| DiffError::Schema { path: path.display().to_string(), cause };
+            for snap in snapshot::from_batch(&batch.map_err(schema)?).map_err(schema)? {
+                each(snap)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// How the diff runs.
+#[derive(Debug, Clone)]
+pub struct DiffOptions {
+    /// Rows listed in the summary's tables.
+    pub top: usize,
+    /// Where buckets are spilled (a fresh directory below it, removed after).
+    pub work_dir: PathBuf,
+    /// Old-side rows per bucket.
+    pub bucket_rows: u64,
+}
+
+impl Default for DiffOptions {
+    fn default() -> Self {
+        Self { top: 20, work_dir: std::env::temp_dir(), bucket_rows: BUCKET_ROWS }
+    }
+}
+
+/// A directory of spill files, removed when dropped.
+struct SpillDir(PathBuf);
+
+impl SpillDir {
+    fn create(below: &Path) -> Result<Self, DiffError> {
+        let nanos =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        let dir = below.join(format!(".mxscan-diff-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&dir)
+            .map_err(|cause| DiffError::Io { path: dir.display().to_string(), cause })?;
+        Ok(Self(dir))
+    }
+
+    fn bucket(&self, side: &str, b: u64) -> PathBuf {
+        self.0.join(format!("{side}-{b:04}.bin"))
+    }
+}
+
+impl Drop for SpillDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Write every row of `side` into its bucket file.
+fn partition(side: &Side, spill: &SpillDir, name: &str, buckets: u64) -> Result<(), DiffError> {
+    let io = |p: &Path| {
+        let path = p.display().to_string();
+        move |cause| DiffError::Io { path, cause }
+    };
+    let mut files = Vec::with_capacity(buckets as usize);
+    for b in 0..buckets {
+        let path = spill.bucket(name, b);
+        files.push(BufWriter::with_capacity(64 * 1024, File::create(&path).map_err(io(&path))?));
+    }
+    let mut buf = Vec::new();
+    read_side(side, &mut |snap| {
+        let b = shard_key(&snap.key) % buckets;
+        snapshot::write_frame(&mut files[b as usize], &snap, &mut buf).map_err(io(&spill.bucket(name, b)))
+    })?;
+    for (b, mut f) in files.into_iter().enumerate() {
+        f.flush().map_err(io(&spill.bucket(name, b as u64)))?;
+    }
+    Ok(())
+}
+
+fn read_bucket(
+    path: &Path,
+    each: &mut dyn FnMut(Snapshot) -> Result<(), DiffError>,
+) -> Result<(), DiffError> {
+    let io = |cause| DiffError::Io { path: path.display().to_string(), cause };
+    let mut input = BufReader::with_capacity(256 * 1024, open(path)?);
+    let mut buf = Vec::new();
+    while let Some(snap) = snapshot::read_frame(&mut input, &mut buf).map_err(io)? {
+        each(snap)?;
+    }
+    Ok(())
+}
+
+/// Counts of rows on each side, whatever changed.
+#[derive(Debug, Default)]
+struct Rows {
+    old: u64,
+    new: u64,
+    duplicates_old: u64,
+    duplicates_new: u64,
+    in_both: u64,
+}
+
+/// Takes each row of a source.
+type Each<'a> = dyn FnMut(Snapshot) -> Result<(), DiffError> + 'a;
+/// Feeds every row of a source (a side's files, or a bucket) to an [`Each`].
+type Source<'a> = dyn FnMut(&mut Each<'_>) -> Result<(), DiffError> + 'a;
+
+/// Join one bucket: the old side into a map, the new side streamed past it.
+/// Changes go to `emit` sorted by domain.
+fn join(
+    old: &mut Source<'_>,
+    new: &mut Source<'_>,
+    rows: &mut Rows,
+    emit: &mut dyn FnMut(Change) -> Result<(), DiffError>,
+) -> Result<(), DiffError> {
+    let mut before: FxHashMap<Box<str>, Snapshot> = FxHashMap::default();
+    old(&mut |s| {
+        rows.old += 1;
+        // A dataset holds each name once; another writer's file might not.
+        // The last row wins, as it would in a table keyed by domain.
+        if before.insert(s.key.clone(), s).is_some() {
+            rows.duplicates_old += 1;
+        }
+        Ok(())
+    })?;
+    let mut seen: FxHashSet<Box<str>> = FxHashSet::default();
+    let mut found = Vec::new();
+    new(&mut |s| {
+        rows.new += 1;
+        if !seen.insert(s.key.clone()) {
+            rows.duplicates_new += 1;
+            return Ok(());
+        }
+        let old = before.remove(&s.key);
+        rows.in_both += u64::from(old.is_some());
+        if let Some(c) = changes::compare(old.as_ref(), Some(&s)) {
+            found.push(c);
+        }
+        Ok(())
+    })?;
+    // What the new side did not remove is gone.
+    for s in before.into_values() {
+        found.extend(changes::compare(Some(&s), None));
+    }
+    found.sort_unstable_by(|a, b| a.domain.cmp(&b.domain));
+    found.into_iter().try_for_each(emit)
+}
+
+/// Compare `old` with `new`: every changed domain to `out` (if given), and
+/// the summary.
+pub fn diff(
+    old: &Side,
+    new: &Side,
+    mut out: Option<ChangeWriter>,
+    opts: &DiffOptions,
+) -> Result<DiffSummary, DiffError> {
+    let largest = old.rows()?.max(new.rows()?);
+    let buckets = largest.div_ceil(opts.bucket_rows.max(1)).clamp(1, MAX_BUCKETS);
+    let mut tally = Tally::new(opts.top);
+    let mut rows = Rows::default();
+    let mut emit = |c: Change| {
+        tally.add(&c);
+        match &mut out {
+            Some(w) => w.push(c),
+            None => Ok(()),
+        }
+    };
+    if buckets == 1 {
+        join(&mut |each| read_side(old, each), &mut |each| read_side(new, each), &mut rows, &mut emit)?;
+    } else {
+        let spill = SpillDir::create(&opts.work_dir)?;
+        partition(old, &spill, "old", buckets)?;
+        partition(new, &spill, "new", buckets)?;
+        for b in 0..buckets {
+            let (o, n) = (spill.bucket("old", b), spill.bucket("new", b));
+            join(&mut |each| read_bucket(&o, each), &mut |each| read_bucket(&n, each), &mut rows, &mut emit)?;
+            // Spill files are done with as soon as their bucket is.
+            let _ = std::fs::remove_file(&o);
+            let _ = std::fs::remove_file(&n);
+        }
+    }
+    let written = out.map(ChangeWriter::finish).transpose()?;
+    tally.trim();
+    Ok(DiffSummary::new(old, new, &rows_summary(&rows), buckets, written, &tally, opts.top))
+}
+
+fn rows_summary(r: &Rows) -> render::RowCounts {
+    render::RowCounts {
+        old: r.old,
+        new: r.new,
+        duplicates_old: r.duplicates_old,
+        duplicates_new: r.duplicates_new,
+        in_both: r.in_both,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_levels_are_left_out_of_leaf_names() {
+        let parts = |s: &str| s.split('.').map(String::from).collect::<Vec<_>>();
+        assert_eq!(leaf_name(&parts("mx.list.element.exchange")), "mx.exchange");
+        assert_eq!(leaf_name(&parts("findings.list.item")), "findings");
+        assert_eq!(leaf_name(&parts("mx.list.element.tlsa.list.element.usage")), "mx.tlsa.usage");
+    }
+
+    #[test]
+    fn the_scan_date_comes_from_below_the_root() {
+        let root = Path::new("/data/scan_date=2026-01-01/x");
+        assert_eq!(scan_date_of(Path::new("/data"), &root.join("p.parquet")).as_deref(), Some("2026-01-01"));
+        assert_eq!(scan_date_of(root, &root.join("p.parquet")), None);
+    }
+}
