@@ -74,7 +74,9 @@ pub(crate) struct ScanArgs {
     /// Umbrella); gzip is detected; `-` reads stdin.
     pub(crate) input: String,
     /// Output file, `-` for stdout (JSON lines only), or a dataset
-    /// directory (`DIR/`: Parquet part files plus a journal; resumable).
+    /// directory (`DIR/`: Parquet part files plus a journal; resumable), or
+    /// a dataset in S3 (`s3://BUCKET/PREFIX/`; credentials, region and
+    /// endpoint from the AWS environment variables).
     #[arg(
         short,
         long,
@@ -86,13 +88,19 @@ pub(crate) struct ScanArgs {
     /// Write a dataset directory under ROOT, hive-partitioned:
     /// ROOT/scan_date=YYYY-MM-DD/shard=K/ (K of --shard, 0 without it), so
     /// that DuckDB, pyarrow and Spark read every date and shard as one table.
+    /// ROOT may be `s3://BUCKET/PREFIX`.
     #[arg(long, value_name = "ROOT")]
-    pub(crate) dataset_root: Option<PathBuf>,
+    pub(crate) dataset_root: Option<String>,
     /// The scan_date of --dataset-root (default: today, UTC). Give every task
     /// of one sharded run the same date: tasks that start after midnight
     /// would otherwise land in the next day's partition.
     #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_scan_date)]
     pub(crate) scan_date: Option<String>,
+    /// With an s3:// output: the local directory where parts are written
+    /// and sealed before upload (default: below the system's temporary
+    /// directory, named after the URL). Holds at most a part or two.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) spool: Option<PathBuf>,
     /// Output format [default: dataset when the output ends in `/` or is a
     /// directory; jsonl when it ends in `.jsonl` or is `-`; else parquet].
     #[arg(long, value_enum)]

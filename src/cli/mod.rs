@@ -5,6 +5,7 @@ mod args;
 mod diff;
 mod lookup;
 mod progress;
+mod remote;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
@@ -22,6 +23,7 @@ use mxscan::output::dataset::{Dataset, Manifest};
 use mxscan::output::{self, Format};
 use mxscan::policy::fetch::FetchConfig;
 use mxscan::scan::{self, Counters, PolicyConfig, ScanConfig, Source};
+use remote::{RemoteOutput, is_s3, open_remote};
 
 pub(crate) fn run() -> Result<ExitCode> {
     let cli = Cli::parse();
@@ -134,8 +136,7 @@ fn scan_command(args: ScanArgs) -> Result<ExitCode> {
         (Some(output), _) => output.clone(),
         (None, Some(root)) => {
             let date = args.scan_date.clone().unwrap_or_else(output::dataset::today_utc);
-            let dir = output::dataset::hive_dir(root, &date, args.shard.map_or(0, |s| s.index));
-            format!("{}/", dir.display())
+            output::dataset::hive_dir(root, &date, args.shard.map_or(0, |s| s.index))
         }
         (None, None) => unreachable!("clap requires -o or --dataset-root"),
     };
@@ -143,6 +144,7 @@ fn scan_command(args: ScanArgs) -> Result<ExitCode> {
         Some(FormatArg::Parquet) => Some(Format::Parquet),
         Some(FormatArg::Jsonl) => Some(Format::Jsonl),
         Some(FormatArg::Dataset) => None,
+        _ if is_s3(&output_path) => None,
         None if output_path.ends_with('/') || std::path::Path::new(&output_path).is_dir() => None,
         None if output_path == "-" || output_path.ends_with(".jsonl") => Some(Format::Jsonl),
         None => Some(Format::Parquet),
@@ -187,6 +189,7 @@ fn scan_command(args: ScanArgs) -> Result<ExitCode> {
     let metadata = output::provenance(&argv, &cfg.resolvers, &cfg.providers);
     let parquet = output::ParquetSettings { metadata, zstd_level: args.zstd_level };
     let mut total = progress::estimate_lines(&args.input).map(|t| t / args.shard.map_or(1, |s| s.count));
+    let mut remote: Option<RemoteOutput> = None;
     let sink = match format {
         Some(format) => {
             if args.resume {
@@ -199,7 +202,14 @@ fn scan_command(args: ScanArgs) -> Result<ExitCode> {
                 shard: args.shard.map(|s| s.to_string()),
                 ..Manifest::for_input(&args.input, args.mx_only, args.policy)
             };
-            let dataset = Dataset::open(std::path::Path::new(&output_path), manifest, args.resume)?;
+            let dataset = if is_s3(&output_path) {
+                let (dataset, bucket) =
+                    open_remote(&output_path, args.spool.as_deref(), manifest, args.resume)?;
+                remote = Some(bucket);
+                dataset
+            } else {
+                Dataset::open(std::path::Path::new(&output_path), manifest, args.resume)?
+            };
             if dataset.parts() > 0 && !args.quiet {
                 eprintln!(
                     "mxscan: resuming {}: {} line(s) already in {} part file(s)",
@@ -210,7 +220,11 @@ fn scan_command(args: ScanArgs) -> Result<ExitCode> {
             }
             total = total.map(|t| t.saturating_sub(dataset.done().len()));
             list.skip_lines(dataset.done().clone());
-            Box::new(dataset.into_sink(args.part_rows, parquet)?)
+            let mut sink = dataset.into_sink(args.part_rows, parquet)?;
+            if let Some(remote) = &remote {
+                remote.attach(&mut sink);
+            }
+            Box::new(sink)
         }
     };
     let counters = Arc::new(Counters::default());
@@ -256,7 +270,9 @@ fn scan_command(args: ScanArgs) -> Result<ExitCode> {
     if let Some(path) = &args.stats {
         write_whole(path, &stats)?;
     }
-    if format.is_none() {
+    if let Some(remote) = remote {
+        remote.complete(&stats)?;
+    } else if format.is_none() {
         // In a dataset directory, _stats.json then _SUCCESS mark a complete
         // scan (a single file's mark is its final name).
         write_whole(&Path::new(&output_path).join(output::dataset::STATS), &stats)?;
@@ -275,13 +291,29 @@ fn write_whole(path: &Path, text: &str) -> Result<()> {
 }
 
 /// Ctrl-C once: finish the domains in flight and stop; twice: stop now.
+/// Ctrl-C, and SIGTERM as well: what Slurm (scancel, the time limit,
+/// preemption) and Kubernetes (eviction, deletion) send before SIGKILL. The
+/// first finishes the domains in flight and seals the part being written,
+/// so a resumed task redoes nothing; the second stops at once.
 async fn count_interrupts(tx: tokio::sync::watch::Sender<u8>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).ok();
     for n in 1..=2u8 {
-        if tokio::signal::ctrl_c().await.is_err() {
-            return;
-        }
+        let sigterm = async {
+            match term.as_mut() {
+                Some(t) => t.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        let what = tokio::select! {
+            r = tokio::signal::ctrl_c() => match r {
+                Ok(()) => "interrupted",
+                Err(_) => return,
+            },
+            _ = sigterm => "terminated (SIGTERM)",
+        };
         if n == 1 {
-            eprintln!("mxscan: interrupted: finishing the domains in flight (Ctrl-C again to stop now)");
+            eprintln!("mxscan: {what}: finishing the domains in flight (again to stop now)");
         }
         let _ = tx.send(n);
     }

@@ -22,7 +22,7 @@
 //! complete Parquet file, because it got its name only after its footer.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -49,9 +49,10 @@ pub const SUCCESS: &str = "_SUCCESS";
 
 /// The directory of one shard of one day's scan under a dataset root:
 /// `ROOT/scan_date=YYYY-MM-DD/shard=K/` (`--dataset-root`). `shard` is K of
-/// `--shard K/N`, 0 without it.
-pub fn hive_dir(root: &Path, scan_date: &str, shard: u64) -> PathBuf {
-    root.join(format!("scan_date={scan_date}")).join(format!("shard={shard}"))
+/// `--shard K/N`, 0 without it. ROOT is a directory or an `s3://` URL,
+/// hence text.
+pub fn hive_dir(root: &str, scan_date: &str, shard: u64) -> String {
+    format!("{}/scan_date={scan_date}/shard={shard}/", root.trim_end_matches('/'))
 }
 
 /// Today's date in UTC as `YYYY-MM-DD`.
@@ -125,7 +126,7 @@ impl Manifest {
     }
 
     /// Why `self` (the journal's) does not match `now` (this run's).
-    fn mismatch(&self, now: &Manifest) -> Option<String> {
+    pub fn mismatch(&self, now: &Manifest) -> Option<String> {
         if self.mx_only != now.mx_only {
             return Some(format!(
                 "was scanned {} --mx-only; resume with the same flags",
@@ -164,10 +165,20 @@ impl Manifest {
 
 /// One sealed part, as the journal records it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct PartEntry {
-    part: String,
-    rows: u64,
-    lines: Vec<(u64, u64)>,
+pub struct PartEntry {
+    /// Its file name.
+    pub part: String,
+    /// Its rows.
+    pub rows: u64,
+    /// The input lines it holds, as ranges.
+    pub lines: Vec<(u64, u64)>,
+}
+
+/// Where a sealed part goes next (an S3 upload): told after the part has
+/// its final name in the directory.
+pub trait Uploader: Send + Sync {
+    /// `file` was sealed as `entry`.
+    fn sealed(&self, file: &Path, entry: &PartEntry) -> Result<(), OutputError>;
 }
 
 /// An opened dataset directory: what is done, and where the next part goes.
@@ -242,6 +253,31 @@ impl Dataset {
         Ok(dataset)
     }
 
+    /// Open `dir` as the spool of a remote dataset whose journal holds
+    /// `entries` (their files are in the bucket, not here). Whatever else
+    /// the spool holds has been uploaded or is dropped, so it is cleared.
+    pub fn open_spool(dir: &Path, manifest: Manifest, entries: Vec<PartEntry>) -> Result<Self, OutputError> {
+        let fail = |reason: String| OutputError::Dataset { path: dir.display().to_string(), reason };
+        fs::create_dir_all(dir).map_err(|e| fail(format!("cannot create the spool directory: {e}")))?;
+        let lock = lock_dir(dir).map_err(|e| match e.kind() {
+            io::ErrorKind::WouldBlock => fail("another mxscan is using this spool directory".into()),
+            _ => fail(format!("cannot lock the spool directory: {e}")),
+        })?;
+        for name in list_dir(dir).map_err(|e| fail(e.to_string()))? {
+            if name.ends_with(".partial") || part_number(&name).is_some() {
+                fs::remove_file(dir.join(&name)).map_err(|e| fail(format!("cannot clear {name}: {e}")))?;
+            }
+        }
+        let mut done = LineSet::default();
+        for e in &entries {
+            done.extend(&LineSet::from_ranges(e.lines.clone()));
+        }
+        let next_part = entries.iter().filter_map(|e| part_number(&e.part)).max().map_or(0, |n| n + 1);
+        let dataset = Self { dir: dir.to_path_buf(), lock, manifest, entries, done, next_part };
+        dataset.rewrite_journal().map_err(|e| fail(format!("cannot write the spool's journal: {e}")))?;
+        Ok(dataset)
+    }
+
     /// Keep the journal entries whose part file is complete; remove every
     /// other part or partial file (their lines will be scanned again).
     fn take_up(&mut self, entries: Vec<PartEntry>) -> io::Result<()> {
@@ -275,14 +311,9 @@ impl Dataset {
     /// Write the journal afresh (manifest and kept entries), atomically.
     fn rewrite_journal(&self) -> io::Result<()> {
         let tmp = super::partial_path(&self.dir.join(JOURNAL));
-        let mut out = io::BufWriter::new(File::create(&tmp)?);
-        serde_json::to_writer(&mut out, &self.manifest)?;
-        out.write_all(b"\n")?;
-        for entry in &self.entries {
-            serde_json::to_writer(&mut out, entry)?;
-            out.write_all(b"\n")?;
-        }
-        out.into_inner().map_err(io::IntoInnerError::into_error)?.sync_all()?;
+        let mut out = File::create(&tmp)?;
+        out.write_all(&journal_text(&self.manifest, &self.entries))?;
+        out.sync_all()?;
         fs::rename(&tmp, self.dir.join(JOURNAL))?;
         sync_dir(&self.dir)
     }
@@ -310,6 +341,7 @@ impl Dataset {
             settings,
             open: None,
             clock: Arc::default(),
+            uploader: None,
         })
     }
 }
@@ -327,6 +359,8 @@ pub struct DatasetSink {
     open: Option<OpenPart>,
     /// Where the parts' Arrow and Parquet CPU is counted.
     clock: Arc<StageClock>,
+    /// Where sealed parts go next, if anywhere.
+    uploader: Option<Arc<dyn Uploader>>,
 }
 
 struct OpenPart {
@@ -338,6 +372,11 @@ struct OpenPart {
 }
 
 impl DatasetSink {
+    /// Hand every sealed part to `uploader` (after its rename).
+    pub fn set_uploader(&mut self, uploader: Arc<dyn Uploader>) {
+        self.uploader = Some(uploader);
+    }
+
     fn start_part(&mut self) -> Result<&mut OpenPart, OutputError> {
         let name = format!("part-{:06}.parquet", self.next_part);
         self.next_part += 1;
@@ -361,9 +400,13 @@ impl DatasetSink {
         text.push(b'\n');
         self.journal.write_all(&text)?;
         self.journal.sync_data()?;
-        fs::rename(&part.partial, self.dir.join(&entry.part))?;
+        let file = self.dir.join(&entry.part);
+        fs::rename(&part.partial, &file)?;
         sync_dir(&self.dir)?;
-        Ok(())
+        match &self.uploader {
+            Some(uploader) => uploader.sealed(&file, &entry),
+            None => Ok(()),
+        }
     }
 }
 
@@ -402,10 +445,64 @@ impl RowSink for DatasetSink {
     }
 }
 
+/// The journal's text: the manifest line, then a line per entry.
+pub fn journal_text(manifest: &Manifest, entries: &[PartEntry]) -> Vec<u8> {
+    let mut out = serde_json::to_vec(manifest).expect("the manifest serialises");
+    out.push(b'\n');
+    for entry in entries {
+        serde_json::to_writer(&mut out, entry).expect("an entry serialises");
+        out.push(b'\n');
+    }
+    out
+}
+
+/// The parts sealed in a spool directory by an earlier run of the scan
+/// `manifest` describes, with their files (complete ones only).
+pub fn spool_parts(spool: &Path, manifest: &Manifest) -> io::Result<Vec<(PartEntry, PathBuf)>> {
+    let journal = spool.join(JOURNAL);
+    if !journal.exists() {
+        return Ok(Vec::new());
+    }
+    let (old, entries) = read_journal(&journal).map_err(|e| io::Error::other(format!("{JOURNAL}: {e}")))?;
+    if let Some(why) = old.mismatch(manifest) {
+        return Err(io::Error::other(format!(
+            "the spool holds another scan ({why}); choose another --spool"
+        )));
+    }
+    Ok(entries
+        .into_iter()
+        .map(|e| {
+            let file = spool.join(&e.part);
+            (e, file)
+        })
+        .filter(|(_, file)| is_complete_parquet(file))
+        .collect())
+}
+
+/// Remove a spool's journal and lock once its scan is complete and
+/// uploaded, and the directory if nothing else is in it.
+pub fn clear_spool(spool: &Path) -> io::Result<()> {
+    for name in [JOURNAL, ".lock"] {
+        match fs::remove_file(spool.join(name)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    }
+    let _ = fs::remove_dir(spool);
+    Ok(())
+}
+
 /// Read the manifest and the part entries. A torn last line (killed while
 /// appending) is ignored; damage anywhere else is an error.
 fn read_journal(path: &Path) -> io::Result<(Manifest, Vec<PartEntry>)> {
-    let lines: Vec<String> = BufReader::new(File::open(path)?).lines().collect::<io::Result<_>>()?;
+    let mut text = String::new();
+    File::open(path)?.read_to_string(&mut text)?;
+    parse_journal(&text)
+}
+
+/// [`read_journal`] of a journal's text (a bucket's).
+pub fn parse_journal(text: &str) -> io::Result<(Manifest, Vec<PartEntry>)> {
+    let lines: Vec<&str> = text.lines().collect();
     let bad = |n: usize, e: serde_json::Error| io::Error::other(format!("line {}: {e}", n + 1));
     let first = lines.first().ok_or_else(|| io::Error::other("empty"))?;
     let manifest: Manifest = serde_json::from_str(first).map_err(|e| bad(0, e))?;

@@ -5,6 +5,8 @@ pub mod arrow;
 pub mod dataset;
 pub mod jsonl;
 mod policy;
+#[cfg(feature = "s3")]
+pub mod remote;
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};

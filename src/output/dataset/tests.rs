@@ -174,10 +174,8 @@ fn a_dataset_with_the_old_journal_name_resumes_under_the_new_one() {
 
 #[test]
 fn hive_directories_and_scan_dates() {
-    assert_eq!(
-        hive_dir(Path::new("/data/mx"), "2026-11-29", 3),
-        Path::new("/data/mx/scan_date=2026-11-29/shard=3")
-    );
+    assert_eq!(hive_dir("/data/mx/", "2026-11-29", 3), "/data/mx/scan_date=2026-11-29/shard=3/");
+    assert_eq!(hive_dir("s3://b/mx", "2026-11-29", 0), "s3://b/mx/scan_date=2026-11-29/shard=0/");
     assert!(is_date(&today_utc()), "{}", today_utc());
     for good in ["2026-11-29", "1999-01-31"] {
         assert!(is_date(good), "{good}");

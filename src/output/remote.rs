@@ -1,0 +1,282 @@
+//! A dataset in S3 (`-o s3://bucket/prefix/`): the same files as a local
+//! dataset directory, with a local spool in between.
+//!
+//! Parts are written and sealed in the spool exactly as in a local dataset
+//! (footer, journal line, rename), then uploaded; only after an upload has
+//! completed is the bucket's `_journal.jsonl` rewritten to name the part
+//! (S3 has no append; the journal is small), and then the spool's copy is
+//! deleted. `_stats.json` and then `_SUCCESS` are the last objects written.
+//! A reader of the bucket therefore sees whole parts only (an upload is
+//! visible only when it completes), and the journal never names a part the
+//! bucket lacks.
+//!
+//! `--resume` reconciles: the bucket's journal says what is done; parts
+//! sealed in the spool but not yet uploaded (killed between seal and
+//! upload) are uploaded then; everything else in the spool is dropped and
+//! its lines scanned again. A lost spool (a new pod) loses at most the part
+//! being written.
+//!
+//! Credentials, region and endpoint come from the standard AWS environment
+//! variables (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`,
+//! `AWS_ENDPOINT_URL` for another S3 server, …).
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use object_store::aws::AmazonS3Builder;
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use tokio::io::AsyncWriteExt;
+
+use super::OutputError;
+use super::dataset::{self, Dataset, JOURNAL, Manifest, PartEntry, STATS, SUCCESS, Uploader};
+use crate::input::LineSet;
+
+/// Whether `output` names an S3 location.
+pub fn is_s3(output: &str) -> bool {
+    output.starts_with("s3://")
+}
+
+/// A dataset's prefix in a bucket, and the bucket's journal as uploaded.
+pub struct Remote {
+    url: String,
+    store: Arc<dyn ObjectStore>,
+    prefix: ObjectPath,
+    runtime: tokio::runtime::Runtime,
+    journal: Mutex<(Manifest, Vec<PartEntry>)>,
+}
+
+impl std::fmt::Debug for Remote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Remote").field("url", &self.url).finish_non_exhaustive()
+    }
+}
+
+fn fail(url: &str, reason: impl std::fmt::Display) -> OutputError {
+    OutputError::Dataset { path: url.to_string(), reason: reason.to_string() }
+}
+
+impl Remote {
+    /// Connect to `url` (`s3://bucket/prefix/`) with the AWS environment,
+    /// reconcile the bucket with the spool directory `spool`, and open the
+    /// spool as the dataset the scan writes into. Checked before any query
+    /// is sent: a wrong bucket, missing credentials or a refused write is a
+    /// one-line error.
+    pub fn open(
+        url: &str,
+        spool: &Path,
+        manifest: Manifest,
+        resume: bool,
+    ) -> Result<(Arc<Self>, Dataset), OutputError> {
+        // Its own runtime with its own thread: the writer that uploads may
+        // itself run inside the scan's runtime, where blocking on another
+        // runtime's future in place is not allowed.
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("mxscan-s3")
+            .enable_all()
+            .build()
+            .map_err(|e| fail(url, format!("cannot start the S3 client: {e}")))?;
+        let rest = url.strip_prefix("s3://").ok_or_else(|| fail(url, "not an s3:// URL"))?;
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Err(fail(url, "no bucket in the URL (s3://BUCKET/PREFIX/)"));
+        }
+        let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+        // A plain-HTTP endpoint (a local S3 server) is what the user asked
+        // for when they named one; object_store refuses it unless told.
+        if std::env::var("AWS_ENDPOINT_URL")
+            .or_else(|_| std::env::var("AWS_ENDPOINT"))
+            .is_ok_and(|e| e.starts_with("http://"))
+        {
+            builder = builder.with_allow_http(true);
+        }
+        // A blip of the S3 service must not end a scan of many hours:
+        // retry with backoff for 3 minutes (MXSCAN_S3_RETRY_SECS) before the
+        // scan stops, and --resume picks up what the spool holds.
+        let retry_secs =
+            std::env::var("MXSCAN_S3_RETRY_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(180);
+        builder = builder.with_retry(object_store::RetryConfig {
+            retry_timeout: std::time::Duration::from_secs(retry_secs),
+            ..object_store::RetryConfig::default()
+        });
+        let store: Arc<dyn ObjectStore> =
+            Arc::new(builder.build().map_err(|e| fail(url, format!("S3 configuration: {}", one_line(&e))))?);
+        let remote = Self {
+            url: url.to_string(),
+            store,
+            prefix: ObjectPath::from(prefix.trim_matches('/')),
+            runtime,
+            journal: Mutex::new((manifest.clone(), Vec::new())),
+        };
+        let dataset = remote.reconcile(spool, manifest, resume)?;
+        Ok((Arc::new(remote), dataset))
+    }
+
+    fn key(&self, name: &str) -> ObjectPath {
+        self.prefix.clone().join(name)
+    }
+
+    fn err(&self, what: &str, e: object_store::Error) -> OutputError {
+        fail(&self.url, format!("cannot {what}: {}", one_line(&e)))
+    }
+
+    /// Run `f` on the S3 runtime's thread and wait for it.
+    fn block<T: Send + 'static>(&self, f: impl Future<Output = T> + Send + 'static) -> T {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.runtime.spawn(async move {
+            let _ = tx.send(f.await);
+        });
+        rx.recv().expect("the S3 runtime runs every task it is given to the end")
+    }
+
+    fn get(&self, name: &str) -> Result<Option<Vec<u8>>, OutputError> {
+        let (store, key) = (Arc::clone(&self.store), self.key(name));
+        self.block(async move {
+            match store.get(&key).await {
+                Ok(got) => got.bytes().await.map(|b| Some(b.to_vec())),
+                Err(object_store::Error::NotFound { .. }) => Ok(None),
+                Err(e) => Err(e),
+            }
+        })
+        .map_err(|e| self.err(&format!("read {name}"), e))
+    }
+
+    fn put(&self, name: &str, body: Vec<u8>) -> Result<(), OutputError> {
+        let (store, key) = (Arc::clone(&self.store), self.key(name));
+        self.block(async move { store.put(&key, PutPayload::from(body)).await })
+            .map(|_| ())
+            .map_err(|e| self.err(&format!("write {name}"), e))
+    }
+
+    fn delete(&self, name: &str) -> Result<(), OutputError> {
+        let (store, key) = (Arc::clone(&self.store), self.key(name));
+        match self.block(async move { store.delete(&key).await }) {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(self.err(&format!("delete {name}"), e)),
+        }
+    }
+
+    /// Upload a sealed part from the spool (multipart when large; visible
+    /// only once complete).
+    fn upload(&self, file: &Path, name: &str) -> Result<(), OutputError> {
+        let body = std::fs::read(file)
+            .map_err(|e| fail(&self.url, format!("cannot read {}: {e}", file.display())))?;
+        let (store, key) = (Arc::clone(&self.store), self.key(name));
+        self.block(async move {
+            let mut out = object_store::buffered::BufWriter::with_capacity(store, key, 16 << 20);
+            out.write_all(&body).await?;
+            out.shutdown().await
+        })
+        .map_err(|e| fail(&self.url, format!("cannot upload {name}: {}", one_line(&e))))
+    }
+
+    fn put_journal(&self, journal: &(Manifest, Vec<PartEntry>)) -> Result<(), OutputError> {
+        self.put(JOURNAL, dataset::journal_text(&journal.0, &journal.1))
+    }
+
+    /// See the module comment.
+    fn reconcile(&self, spool: &Path, manifest: Manifest, resume: bool) -> Result<Dataset, OutputError> {
+        let mut journal = (manifest.clone(), Vec::new());
+        if let Some(text) = self.get(JOURNAL)? {
+            if !resume {
+                return Err(fail(
+                    &self.url,
+                    format!(
+                        "holds an earlier scan ({JOURNAL}); add --resume to continue it, or choose another prefix"
+                    ),
+                ));
+            }
+            let (old, entries) = dataset::parse_journal(&String::from_utf8_lossy(&text))
+                .map_err(|e| fail(&self.url, format!("{JOURNAL}: {e}")))?;
+            if let Some(why) = old.mismatch(&manifest) {
+                return Err(fail(&self.url, why));
+            }
+            journal = (old, entries);
+        }
+        // A run is starting: until it completes, the dataset is not complete.
+        self.delete(SUCCESS)?;
+        self.delete(STATS)?;
+
+        let mut done = LineSet::default();
+        for e in &journal.1 {
+            done.extend(&LineSet::from_ranges(e.lines.clone()));
+        }
+        // Parts sealed in the spool that the bucket's journal lacks: upload
+        // them now, unless the bucket moved on without them.
+        let local =
+            dataset::spool_parts(spool, &journal.0).map_err(|e| fail(&spool.display().to_string(), e))?;
+        for (entry, file) in local {
+            let lines = LineSet::from_ranges(entry.lines.clone());
+            if journal.1.iter().any(|e| e.part == entry.part) || done.overlaps(&lines) {
+                continue;
+            }
+            self.upload(&file, &entry.part)?;
+            done.extend(&lines);
+            journal.1.push(entry);
+            self.put_journal(&journal)?;
+        }
+        // Written now even when nothing is done: a refused write fails here,
+        // before any query.
+        self.put_journal(&journal)?;
+        let dataset = Dataset::open_spool(spool, journal.0.clone(), journal.1.clone())?;
+        *self.journal.lock().expect("journal lock") = journal;
+        Ok(dataset)
+    }
+
+    /// The scan is complete: `_stats.json`, then `_SUCCESS` (last, so a
+    /// reader that sees it sees everything).
+    pub fn complete(&self, stats: &str, spool: &Path) -> Result<(), OutputError> {
+        self.put(STATS, stats.as_bytes().to_vec())?;
+        self.put(SUCCESS, Vec::new())?;
+        dataset::clear_spool(spool).map_err(|e| fail(&spool.display().to_string(), e))
+    }
+
+    /// The URL as given.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+impl Uploader for Remote {
+    /// A part was sealed in the spool as `file`: upload it, then name it in
+    /// the bucket's journal, then drop the spool's copy.
+    fn sealed(&self, file: &Path, entry: &PartEntry) -> Result<(), OutputError> {
+        self.upload(file, &entry.part)?;
+        let mut journal = self.journal.lock().expect("journal lock");
+        journal.1.push(entry.clone());
+        self.put_journal(&journal)?;
+        drop(journal);
+        // The part is safe in the bucket; the spool only keeps what is not.
+        let _ = std::fs::remove_file(file);
+        Ok(())
+    }
+}
+
+/// object_store's errors nest their causes on several lines; the CLI's
+/// errors are one line.
+fn one_line(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let more = s.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = s.source();
+    }
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The default spool for `url`: a directory below the system's temporary
+/// one, named after the URL, so that a resumed run on the same machine
+/// finds what an interrupted one sealed but did not upload.
+pub fn default_spool(url: &str) -> PathBuf {
+    let name: String = url
+        .trim_start_matches("s3://")
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || "-_.=".contains(c) { c } else { '_' })
+        .collect();
+    std::env::temp_dir().join("mxscan-spool").join(name)
+}
