@@ -27,7 +27,6 @@ from test_scan import compare, key, ok, read_parquet, run
 SHARDS = 4
 KILLED = 1            # the shard whose task is killed
 SCAN_DATE = "2026-12-05"
-PART_ROWS = "250"     # ~13 parts a shard: the kill lands after some are sealed and before the last
 # No --rate: each task, and the single scan, sends at mxscan's polite default (1000 q/s), so a shard takes seconds
 # and can be killed part way.
 FLAGS = ["--timeout", "1s", "--retries", "2"]
@@ -42,7 +41,18 @@ UNSTABLE = {"queries", "elapsed_ms", "resolver", "scanned_at", "mx_ttl", "scan_d
 class Cluster:
     def __init__(self, dir):
         self.dir = dir
-        self.env = dict(os.environ, PATH=SBIN_PATH, SLURM_CONF=str(dir / "slurm.conf"))
+        # Nothing of an outer Slurm job (were the tests run inside one) may reach this cluster's commands.
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("SLURM_")}
+        self.env.update(PATH=SBIN_PATH, SLURM_CONF=str(dir / "slurm.conf"))
+        self.jobs = 0
+
+    def workdir(self):
+        """A new directory for one array's logs and output, inside the cluster's: the check that nothing survives
+        the cluster (processes whose command line names its directory) then covers the tasks' mxscan too."""
+        self.jobs += 1
+        path = self.dir / f"work-{self.jobs}"
+        path.mkdir()
+        return path
 
     def pids(self):
         return {p.stem: int(p.read_text()) for p in (self.dir / "run").glob("*.pid") if p.read_text().strip()}
@@ -74,13 +84,14 @@ class Cluster:
         return states
 
 
-def daemon_alive(pid, name):
-    """pid is a running `name` (an exited daemon not yet reaped by its parent is a zombie: not running)."""
+def running(pid, name=None):
+    """pid is a running process (named `name`, if given); one that exited but that its parent has not reaped yet
+    is a zombie: not running."""
     try:
         _, comm, state = Path(f"/proc/{pid}/stat").read_text().split()[:3]
     except (OSError, ValueError):
         return False
-    return comm == f"({name})" and state != "Z"
+    return state != "Z" and (name is None or comm == f"({name})")
 
 
 def processes_mentioning(text):
@@ -117,7 +128,7 @@ def cluster(tmp_path_factory):
         stopped = subprocess.run([str(CLUSTER), "stop", str(c.dir)], env=env, capture_output=True, text=True,
                                  timeout=120)
         survivors = [f"{name} {pid}" for name, pid in pids.items()
-                     if daemon_alive(pid, "slurmd" if name.startswith("slurmd") else name)]
+                     if running(pid, "slurmd" if name.startswith("slurmd") else name)]
         survivors += [f"pid {pid}" for pid in processes_mentioning(str(c.dir))]
         assert stopped.returncode == 0 and not survivors, f"{stopped.stderr} still running: {survivors}"
 
@@ -140,14 +151,16 @@ def journal(shard_dir):
 
 
 @pytest.fixture(scope="module")
-def slurm_run(cluster, mxscan_bin, testbed, tmp_path_factory):
+def slurm_run(cluster, mxscan_bin, testbed):
     """Submit the array, kill -9 one task's mxscan mid-run, let the array end, resubmit that index; then scan the
     list once in a single process with the same flags."""
-    work = tmp_path_factory.mktemp("slurm-run")
+    work = cluster.workdir()
     root = work / "root"
+    # ~12 parts a shard: the kill lands after some are sealed and well before the last.
+    part_rows = max(10, len(testbed.truth) // SHARDS // 12)
     env = {"MXSCAN_INPUT": str(testbed.input_csv), "MXSCAN_ROOT": str(root), "MXSCAN_SHARDS": str(SHARDS),
            "MXSCAN_SCAN_DATE": SCAN_DATE, "MXSCAN_RESOLVER": testbed.resolver, "MXSCAN_BIN": mxscan_bin,
-           "MXSCAN_FLAGS": " ".join(FLAGS + ["--part-rows", PART_ROWS])}
+           "MXSCAN_FLAGS": " ".join(FLAGS + ["--part-rows", str(part_rows)])}
     killed_dir = root / f"scan_date={SCAN_DATE}" / f"shard={KILLED}"
     started = time.monotonic()
     job = cluster.sbatch(f"--array=0-{SHARDS - 1}", f"--chdir={work}", env=env)
@@ -166,8 +179,9 @@ def slurm_run(cluster, mxscan_bin, testbed, tmp_path_factory):
     else:
         pytest.fail(f"shard {KILLED}'s mxscan (pid {pid}) sealed only {len(sealed)} parts in 60 s", pytrace=False)
     os.kill(pid, 9)
+    while running(pid):
+        time.sleep(0.01)
     # What survives the kill: journal entries whose part file exists (the resume keeps exactly those).
-    time.sleep(0.2)
     kept = [e for e in journal(killed_dir)[1] if (killed_dir / e["part"]).exists()]
     states = cluster.wait(job)
     first_run = time.monotonic() - started
