@@ -146,7 +146,9 @@ def task_pid(root, k):
 
 
 def journal(shard_dir):
-    lines = (shard_dir / "_journal.jsonl").read_text().splitlines()
+    """The manifest and the part entries of a shard's journal. Only whole lines: one may be half-written while
+    mxscan appends it, or torn by the kill (mxscan drops such a line on resume)."""
+    lines = (shard_dir / "_journal.jsonl").read_text().split("\n")[:-1]
     return json.loads(lines[0]), [json.loads(line) for line in lines[1:] if line.strip()]
 
 
@@ -170,7 +172,10 @@ def slurm_run(cluster, mxscan_bin, testbed):
     while time.monotonic() < deadline:
         pid = task_pid(root, KILLED)
         if pid and (killed_dir / "_journal.jsonl").exists():
-            sealed = journal(killed_dir)[1]
+            try:
+                sealed = journal(killed_dir)[1]
+            except IndexError:  # the journal is being created: no whole line yet
+                sealed = []
             if len(sealed) >= 3:
                 break
         if (killed_dir / "_SUCCESS").exists():
