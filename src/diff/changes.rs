@@ -132,8 +132,8 @@ pub(super) fn compare(old: Option<&Snapshot>, new: Option<&Snapshot>) -> Option<
         domain: new.key.clone(),
         rank_old: old.rank,
         rank_new: new.rank,
-        status_old: Some(old.status.clone()),
-        status_new: Some(new.status.clone()),
+        status_old: Some(old.status.as_ref().into()),
+        status_new: Some(new.status.as_ref().into()),
         provider_old: old.provider.clone(),
         provider_new: new.provider.clone(),
         ..Change::default()
@@ -184,7 +184,7 @@ pub(super) fn compare(old: Option<&Snapshot>, new: Option<&Snapshot>) -> Option<
 fn one_sided(s: &Snapshot, kind: ChangeKind) -> Change {
     let appeared = kind == ChangeKind::Appeared;
     let pick = |v: &Vec<Box<str>>, want: bool| if want { v.clone() } else { Vec::new() };
-    let side = |want: bool| if want { Some(s.status.clone()) } else { None };
+    let side = |want: bool| if want { Some(s.status.as_ref().into()) } else { None };
     Change {
         domain: s.key.clone(),
         kinds: vec![kind],
@@ -335,7 +335,7 @@ mod tests {
         Snapshot {
             key: key.into(),
             rank: Some(1),
-            status: status.into(),
+            status: status.to_string().into(),
             exchanges: mx.iter().map(|&s| s.into()).collect(),
             provider: provider.map(Box::from),
             findings: findings.iter().map(|&s| s.into()).collect(),

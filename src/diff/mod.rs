@@ -13,13 +13,16 @@ mod render;
 mod snapshot;
 mod write;
 
+use std::borrow::Borrow;
+use std::cell::Cell;
 use std::fs::File;
+use std::hash::{Hash, Hasher};
 use std::io::{self, BufReader, BufWriter, Write as _};
 use std::path::{Path, PathBuf};
 
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashSet;
 
 pub use changes::{Change, ChangeKind, PolicyChange, Tally};
 pub use render::{DiffSummary, html, json, text};
@@ -267,42 +270,77 @@ type Each<'a> = dyn FnMut(Snapshot) -> Result<(), DiffError> + 'a;
 /// Feeds every row of a source (a side's files, or a bucket) to an [`Each`].
 type Source<'a> = dyn FnMut(&mut Each<'_>) -> Result<(), DiffError> + 'a;
 
-/// Join one bucket: the old side into a map, the new side streamed past it.
-/// Changes go to `emit` sorted by domain.
+/// An old-side row in the join's table, keyed by its domain (no second
+/// copy of the key), with whether the new side has met it.
+struct Entry {
+    snap: Snapshot,
+    met: Cell<bool>,
+}
+
+impl PartialEq for Entry {
+    fn eq(&self, other: &Self) -> bool {
+        self.snap.key == other.snap.key
+    }
+}
+
+impl Eq for Entry {}
+
+impl Hash for Entry {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.snap.key.hash(state);
+    }
+}
+
+impl Borrow<str> for Entry {
+    fn borrow(&self) -> &str {
+        &self.snap.key
+    }
+}
+
+/// Join one bucket: the old side into a table, the new side streamed past
+/// it. Changes go to `emit` sorted by domain.
 fn join(
     old: &mut Source<'_>,
     new: &mut Source<'_>,
+    expected: usize,
     rows: &mut Rows,
     emit: &mut dyn FnMut(Change) -> Result<(), DiffError>,
 ) -> Result<(), DiffError> {
-    let mut before: FxHashMap<Box<str>, Snapshot> = FxHashMap::default();
-    old(&mut |s| {
+    // `met` is not part of an entry's hash or equality (the key is).
+    #[allow(clippy::mutable_key_type)]
+    let mut before: FxHashSet<Entry> = FxHashSet::with_capacity_and_hasher(expected, Default::default());
+    old(&mut |snap| {
         rows.old += 1;
         // A dataset holds each name once; another writer's file might not.
         // The last row wins, as it would in a table keyed by domain.
-        if before.insert(s.key.clone(), s).is_some() {
+        if before.replace(Entry { snap, met: Cell::new(false) }).is_some() {
             rows.duplicates_old += 1;
         }
         Ok(())
     })?;
-    let mut seen: FxHashSet<Box<str>> = FxHashSet::default();
+    // Domains only the new side has (usually few): to tell a repeat.
+    let mut appeared: FxHashSet<Box<str>> = FxHashSet::default();
     let mut found = Vec::new();
     new(&mut |s| {
         rows.new += 1;
-        if !seen.insert(s.key.clone()) {
+        let old = before.get(&*s.key);
+        let first = match old {
+            Some(e) => !e.met.replace(true),
+            None => appeared.insert(s.key.clone()),
+        };
+        if !first {
             rows.duplicates_new += 1;
             return Ok(());
         }
-        let old = before.remove(&s.key);
         rows.in_both += u64::from(old.is_some());
-        if let Some(c) = changes::compare(old.as_ref(), Some(&s)) {
+        if let Some(c) = changes::compare(old.map(|e| &e.snap), Some(&s)) {
             found.push(c);
         }
         Ok(())
     })?;
-    // What the new side did not remove is gone.
-    for s in before.into_values() {
-        found.extend(changes::compare(Some(&s), None));
+    // What the new side did not meet is gone.
+    for e in before.iter().filter(|e| !e.met.get()) {
+        found.extend(changes::compare(Some(&e.snap), None));
     }
     found.sort_unstable_by(|a, b| a.domain.cmp(&b.domain));
     found.into_iter().try_for_each(emit)
@@ -316,7 +354,8 @@ pub fn diff(
     mut out: Option<ChangeWriter>,
     opts: &DiffOptions,
 ) -> Result<DiffSummary, DiffError> {
-    let largest = old.rows()?.max(new.rows()?);
+    let old_rows = old.rows()?;
+    let largest = old_rows.max(new.rows()?);
     let buckets = largest.div_ceil(opts.bucket_rows.max(1)).clamp(1, MAX_BUCKETS);
     let mut tally = Tally::new(opts.top);
     let mut rows = Rows::default();
@@ -327,15 +366,25 @@ pub fn diff(
             None => Ok(()),
         }
     };
+    // The old side's rows per bucket, to size the table once.
+    let expected = usize::try_from(old_rows.div_ceil(buckets)).unwrap_or(usize::MAX).min(1 << 24);
     if buckets == 1 {
-        join(&mut |each| read_side(old, each), &mut |each| read_side(new, each), &mut rows, &mut emit)?;
+        join(
+            &mut |each| read_side(old, each),
+            &mut |each| read_side(new, each),
+            expected,
+            &mut rows,
+            &mut emit,
+        )?;
     } else {
         let spill = SpillDir::create(&opts.work_dir)?;
         partition(old, &spill, "old", buckets)?;
         partition(new, &spill, "new", buckets)?;
         for b in 0..buckets {
             let (o, n) = (spill.bucket("old", b), spill.bucket("new", b));
-            join(&mut |each| read_bucket(&o, each), &mut |each| read_bucket(&n, each), &mut rows, &mut emit)?;
+            let (mut o_rows, mut n_rows) =
+                (|each: &mut Each<'_>| read_bucket(&o, each), |each: &mut Each<'_>| read_bucket(&n, each));
+            join(&mut o_rows, &mut n_rows, expected + expected / 8, &mut rows, &mut emit)?;
             // Spill files are done with as soon as their bucket is.
             let _ = std::fs::remove_file(&o);
             let _ = std::fs::remove_file(&n);

@@ -4,6 +4,7 @@
 //! decoded) and, for the spill to disk, written and read back as compact
 //! length-prefixed frames.
 
+use std::borrow::Cow;
 use std::io::{self, Read, Write};
 
 use arrow_array::cast::AsArray;
@@ -56,8 +57,8 @@ pub struct Snapshot {
     pub key: Box<str>,
     /// The list rank.
     pub rank: Option<u32>,
-    /// The contract's status.
-    pub status: Box<str>,
+    /// The contract's status (one of a few words: not allocated per row).
+    pub status: Cow<'static, str>,
     /// The distinct exchanges, sorted (`.` for a null MX).
     pub exchanges: Vec<Box<str>>,
     /// The primary provider.
@@ -81,6 +82,13 @@ impl Snapshot {
     pub fn has_mx(&self) -> bool {
         self.exchanges.iter().any(|e| &**e != ".")
     }
+}
+
+/// The contract's statuses as static strings; another writer's odd value
+/// is kept as it is.
+fn intern_status(s: &str) -> Cow<'static, str> {
+    const KNOWN: [&str; 8] = ["ok", "nxdomain", "servfail", "refused", "timeout", "invalid", "error", "null"];
+    KNOWN.iter().find(|k| **k == s).map_or_else(|| Cow::Owned(s.to_string()), |k| Cow::Borrowed(*k))
 }
 
 fn row_range(list: &ListArray, i: usize) -> std::ops::Range<usize> {
@@ -193,7 +201,7 @@ pub(super) fn from_batch(batch: &RecordBatch) -> Result<Vec<Snapshot>, ArrowErro
         out.push(Snapshot {
             key: key.into(),
             rank: rank.as_ref().and_then(|r| r.get(i)).and_then(|r| u32::try_from(r).ok()),
-            status: text(Some(status), i).unwrap_or("null").into(),
+            status: intern_status(text(Some(status), i).unwrap_or("null")),
             exchanges: sorted_distinct(exchanges),
             provider: text(provider, i).map(Box::from),
             findings: sorted_distinct(codes_here),
@@ -290,7 +298,7 @@ pub(super) fn read_frame(input: &mut impl Read, buf: &mut Vec<u8>) -> io::Result
     let mut c = Cursor(buf);
     let key = c.str()?.ok_or_else(corrupt)?;
     let rank = Some(c.u32()?).filter(|&r| r != ABSENT);
-    let status = c.str()?.ok_or_else(corrupt)?;
+    let status = intern_status(&c.str()?.ok_or_else(corrupt)?);
     let exchanges = c.list()?;
     let provider = c.str()?;
     let findings = c.list()?;
