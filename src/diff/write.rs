@@ -30,7 +30,7 @@ fn policy_fields() -> Fields {
     ])
 }
 
-/// The diff's schema (docs/output.md, "mxscan diff").
+/// The diff's schema (docs/diff.md).
 pub fn schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         Field::new("domain", DataType::Utf8, false),
@@ -185,6 +185,14 @@ fn to_batch(rows: &[Change]) -> RecordBatch {
 mod tests {
     use super::*;
     use crate::diff::changes::{ChangeKind, PolicyChange};
+
+    #[test]
+    fn every_column_is_documented() {
+        let doc = crate::repo_file("docs/diff.md");
+        for field in schema().fields() {
+            assert!(doc.contains(&format!("`{}`", field.name())), "docs/diff.md lacks {}", field.name());
+        }
+    }
 
     #[test]
     fn rows_build_a_batch_of_the_schema() {
