@@ -114,7 +114,8 @@ def mxscan_bin():
     path = Path(os.environ.get("MXSCAN_BIN") or REPO / "target" / "release" / "mxscan")
     if not path.is_file() or not os.access(path, os.X_OK):
         unavailable(f"no mxscan binary at {path} (cargo build --release, or set MXSCAN_BIN)")
-    return str(path)
+    # Absolute: some tests run it from another directory (a Slurm job with --chdir).
+    return str(path.resolve())
 
 
 @pytest.fixture(scope="session")
