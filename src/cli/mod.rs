@@ -149,6 +149,12 @@ fn scan_command(args: ScanArgs) -> Result<ExitCode> {
         None if output_path == "-" || output_path.ends_with(".jsonl") => Some(Format::Jsonl),
         None => Some(Format::Parquet),
     };
+    if is_s3(&output_path) && format.is_some() {
+        eprintln!(
+            "mxscan: an s3:// output is a dataset (s3://BUCKET/PREFIX/); --format parquet and jsonl write local files"
+        );
+        return Ok(ExitCode::from(2));
+    }
     let cfg = ScanConfig {
         resolvers: resolvers(&args.resolver)?,
         rate: args.rate,

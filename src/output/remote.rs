@@ -204,8 +204,13 @@ impl Remote {
         }
         // Parts sealed in the spool that the bucket's journal lacks: upload
         // them now, unless the bucket moved on without them.
-        let local =
-            dataset::spool_parts(spool, &journal.0).map_err(|e| fail(&spool.display().to_string(), e))?;
+        // Only a resumed scan takes anything from the spool: a new one (the
+        // prefix emptied to start over) must not adopt an old run's parts.
+        let local = if resume {
+            dataset::spool_parts(spool, &journal.0).map_err(|e| fail(&spool.display().to_string(), e))?
+        } else {
+            Vec::new()
+        };
         for (entry, file) in local {
             let lines = LineSet::from_ranges(entry.lines.clone());
             if journal.1.iter().any(|e| e.part == entry.part) || done.overlaps(&lines) {

@@ -224,3 +224,21 @@ def test_bad_credentials_and_buckets_fail_before_any_query(mxscan_bin, testbed, 
         assert word in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
         # The resolver (discard port) was never asked: a scan would wait for --timeout per domain.
         assert time.time() - t0 < 30
+    # A single file or JSON lines into S3 is not a thing: S3 output is a dataset.
+    proc = run(base + ["-o", f"s3://{BUCKET}/one.parquet", "--format", "parquet"], env=s3.env(), text=True)
+    assert proc.returncode == 2 and "dataset" in proc.stderr, proc.stderr
+
+
+def test_a_new_scan_does_not_adopt_an_old_spool(mxscan_bin, testbed, s3, tmp_path):
+    """A spool left by a killed run, then the prefix emptied to start over: a run without --resume scans
+    everything itself (and says nothing about the old parts)."""
+    spool = tmp_path / "spool"
+    root = "fresh"
+    prefix = f"{root}/scan_date={DATE}/shard=0"
+    proc = scan(mxscan_bin, testbed, s3, root, "--rate", "3000", spool=spool, wait=False)
+    kill_after_parts(s3, proc, prefix, 2)
+    fs = s3.fs()
+    fs.delete_dir(f"{BUCKET}/{root}")
+    ok(scan(mxscan_bin, testbed, s3, root, spool=spool), "a new scan over an old spool")
+    stats = json.loads(s3.text(f"{prefix}/_stats.json"))
+    assert stats["resumed_lines"] == 0 and stats["rows"] == len(testbed.truth), stats
