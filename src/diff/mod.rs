@@ -41,7 +41,7 @@ const MAX_BUCKETS: u64 = 512;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DiffError {
-    /// A side cannot be listed or read.
+    /// A side cannot be listed or read (not Parquet, not the output schema).
     #[error(transparent)]
     Source(#[from] ReportError),
     /// A file (a side's, a spill file, the output) cannot be read or written.
@@ -52,21 +52,13 @@ pub enum DiffError {
         /// The cause.
         cause: io::Error,
     },
-    /// Not Parquet, or damaged.
-    #[error("cannot read {path} as Parquet: {cause}")]
-    Parquet {
+    /// The changes file cannot be written.
+    #[error("cannot write {path}: {cause}")]
+    Write {
         /// The file.
         path: String,
         /// The cause.
         cause: parquet::errors::ParquetError,
-    },
-    /// Parquet, but not the output schema.
-    #[error("{path}: {cause}")]
-    Schema {
-        /// The file.
-        path: String,
-        /// The cause.
-        cause: arrow_schema::ArrowError,
     },
     /// A side is ambiguous (a dataset root with several dates) or missing.
     #[error("{0}")]
@@ -139,7 +131,7 @@ fn open(path: &Path) -> Result<File, DiffError> {
 }
 
 fn parquet_err(path: &Path) -> impl Fn(parquet::errors::ParquetError) -> DiffError + '_ {
-    move |cause| DiffError::Parquet { path: path.display().to_string(), cause }
+    move |cause| ReportError::Parquet { path: path.display().to_string(), cause }.into()
 }
 
 /// A leaf's path without the list levels: `mx.list.element.exchange` → `mx.exchange`.
@@ -163,14 +155,15 @@ fn read_side(side: &Side, each: &mut Each<'_>) -> Result<(), DiffError> {
             .columns()
             .iter()
             .enumerate()
-            .filter(|(_, c)| snapshot::LEAVES.contains(&leaf_name(c.path().parts()).as_str()))
+            .filter(|(_, c)| snapshot::reads(&leaf_name(c.path().parts())))
             .map(|(i, _)| i)
             .collect();
         let mask = ProjectionMask::leaves(builder.parquet_schema(), leaves);
         let reader =
             builder.with_projection(mask).with_batch_size(8192).build().map_err(parquet_err(path))?;
         for batch in reader {
-            let schema = |cause| DiffError::Schema { path: path.display().to_string(), cause };
+            let schema =
+                |cause| DiffError::from(ReportError::Schema { path: path.display().to_string(), cause });
             for snap in snapshot::from_batch(&batch.map_err(schema)?).map_err(schema)? {
                 each(snap)?;
             }

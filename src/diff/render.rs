@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::Side;
 use super::changes::{ChangeKind, FindingCount, LostMx, Move, Tally, is_error, severity};
-use crate::report::html_parts::{Col, STYLE, card, data, esc, section, table};
+use crate::report::html_parts::{Col, card, data, esc, page_start, section, table};
 use crate::report::thousands;
 
 /// Rows on each side.
@@ -274,17 +274,14 @@ pub fn text(s: &DiffSummary) -> String {
 
 /// The summary as one self-contained HTML page.
 pub fn html(s: &DiffSummary) -> String {
-    let mut o = String::with_capacity(32 * 1024);
-    let _ = write!(
+    let mut o = page_start("mxscan diff");
+    let _ = writeln!(
         o,
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\
-         <title>mxscan diff</title><style>{STYLE}</style></head>\n<body><main>\n\
-         <header><h1>What changed</h1><p class=\"sub\">{} → {}</p></header>\n",
+        "<header><h1>What changed</h1><p class=\"sub\">{} → {}</p></header>",
         data(&s.old),
         data(&s.new)
     );
+
     o.push_str("<div class=\"cards\">");
     card(&mut o, "changed", &thousands(s.changed), &format!("of {} in both", thousands(s.rows.in_both)));
     card(

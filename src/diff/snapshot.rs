@@ -29,8 +29,9 @@ pub const POLICY_FIELDS: [&str; 9] = [
     "dkim",
 ];
 
-/// The Parquet leaves `diff` reads, with list levels left out of the path.
-pub(super) const LEAVES: [&str; 17] = [
+/// The Parquet leaves `diff` reads besides [`POLICY_FIELDS`], with list
+/// levels left out of the path.
+const LEAVES: [&str; 10] = [
     "domain",
     "input",
     "rank",
@@ -39,16 +40,14 @@ pub(super) const LEAVES: [&str; 17] = [
     "provider",
     "mx.exchange",
     "mx.tlsa.usage",
-    "spf.status",
-    "spf.all",
-    "dmarc.status",
-    "dmarc.p",
-    "mta_sts.status",
-    "mta_sts.mode",
-    "tlsrpt.status",
     "dkim.selector",
     "dkim.status",
 ];
+
+/// Whether `diff` reads the leaf `name` (list levels left out).
+pub(super) fn reads(name: &str) -> bool {
+    LEAVES.contains(&name) || POLICY_FIELDS.contains(&name)
+}
 
 /// One row, as far as `diff` cares.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

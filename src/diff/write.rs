@@ -84,7 +84,7 @@ impl ChangeWriter {
             ))
             .build();
         let writer = ArrowWriter::try_new(file, schema(), Some(props))
-            .map_err(|cause| DiffError::Parquet { path: partial.display().to_string(), cause })?;
+            .map_err(|cause| DiffError::Write { path: partial.display().to_string(), cause })?;
         Ok(Self {
             writer,
             pending: Vec::with_capacity(BATCH),
@@ -109,7 +109,7 @@ impl ChangeWriter {
         self.pending.clear();
         self.writer
             .write(&batch)
-            .map_err(|cause| DiffError::Parquet { path: self.partial.display().to_string(), cause })
+            .map_err(|cause| DiffError::Write { path: self.partial.display().to_string(), cause })
     }
 
     /// Write what is queued, close the file and rename it into place;
@@ -117,7 +117,7 @@ impl ChangeWriter {
     pub fn finish(mut self) -> Result<u64, DiffError> {
         self.flush()?;
         let path = self.partial.display().to_string();
-        self.writer.close().map_err(|cause| DiffError::Parquet { path: path.clone(), cause })?;
+        self.writer.close().map_err(|cause| DiffError::Write { path: path.clone(), cause })?;
         std::fs::rename(&self.partial, &self.target).map_err(|cause| DiffError::Io { path, cause })?;
         Ok(self.rows)
     }

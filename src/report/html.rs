@@ -9,7 +9,7 @@ use super::chart::{Bar, chart};
 use super::model::Report;
 use super::{domains, thousands};
 
-pub(crate) const STYLE: &str = r#"
+const STYLE: &str = r#"
 :root{--fg:#1c2230;--muted:#5d6778;--bg:#fff;--panel:#f5f7fa;--line:#e2e6ed;--zebra:#f8f9fc;
 --accent:#2f6fdb;--self:#2a9d8f;--other:#a3abb9;--error:#cf3f35;--warning:#d9961a;--info:#5c86d6;--unknown:#8a93a3}
 @media (prefers-color-scheme:dark){:root{--fg:#e4e8ef;--muted:#9aa4b5;--bg:#14171d;--panel:#1c2028;
@@ -157,17 +157,24 @@ pub(crate) fn card(out: &mut String, label: &str, value: &str, detail: &str) {
     );
 }
 
-/// Render the page.
-pub fn render(r: &Report) -> String {
+/// A page's start, up to `<main>`: no scripts, fonts or fetches (the CSP
+/// says so), the style inline.
+pub(crate) fn page_start(title: &str) -> String {
     let mut o = String::with_capacity(64 * 1024);
     let _ = write!(
         o,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\
-         <title>mxscan report: {}</title><style>{STYLE}</style></head>\n<body><main>\n",
-        esc(&r.source)
+         <title>{}</title><style>{STYLE}</style></head>\n<body><main>\n",
+        esc(title)
     );
+    o
+}
+
+/// Render the page.
+pub fn render(r: &Report) -> String {
+    let mut o = page_start(&format!("mxscan report: {}", r.source));
     let files = if r.files == 1 { "1 file".to_string() } else { format!("{} files", r.files) };
     let _ = writeln!(
         o,

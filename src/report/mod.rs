@@ -25,7 +25,7 @@ use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderB
 pub(crate) use html::esc;
 /// The page's parts, for other pages of the same look (`mxscan diff`).
 pub(crate) mod html_parts {
-    pub(crate) use super::html::{Col, STYLE, card, data, esc, section, table};
+    pub(crate) use super::html::{Col, card, data, esc, page_start, section, table};
 }
 pub use html::render as html;
 pub use model::{
