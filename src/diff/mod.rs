@@ -258,6 +258,16 @@ struct Rows {
     in_both: u64,
 }
 
+impl std::ops::AddAssign for Rows {
+    fn add_assign(&mut self, o: Self) {
+        self.old += o.old;
+        self.new += o.new;
+        self.duplicates_old += o.duplicates_old;
+        self.duplicates_new += o.duplicates_new;
+        self.in_both += o.in_both;
+    }
+}
+
 /// Takes each row of a source.
 type Each<'a> = dyn FnMut(Snapshot) -> Result<(), DiffError> + 'a;
 /// Feeds every row of a source (a side's files, or a bucket) to an [`Each`].
@@ -291,14 +301,13 @@ impl Borrow<str> for Entry {
 }
 
 /// Join one bucket: the old side into a table, the new side streamed past
-/// it. Changes go to `emit` sorted by domain.
+/// it. The changes, sorted by domain.
 fn join(
     old: &mut Source<'_>,
     new: &mut Source<'_>,
     expected: usize,
     rows: &mut Rows,
-    emit: &mut dyn FnMut(Change) -> Result<(), DiffError>,
-) -> Result<(), DiffError> {
+) -> Result<Vec<Change>, DiffError> {
     // `met` is not part of an entry's hash or equality (the key is).
     #[allow(clippy::mutable_key_type)]
     let mut before: FxHashSet<Entry> = FxHashSet::with_capacity_and_hasher(expected, Default::default());
@@ -336,7 +345,19 @@ fn join(
         found.extend(changes::compare(Some(&e.snap), None));
     }
     found.sort_unstable_by(|a, b| a.domain.cmp(&b.domain));
-    found.into_iter().try_for_each(emit)
+    Ok(found)
+}
+
+/// Join bucket `b` of the spill, then delete its files.
+fn join_bucket(spill: &SpillDir, b: u64, expected: usize) -> Result<(Vec<Change>, Rows), DiffError> {
+    let (o, n) = (spill.bucket("old", b), spill.bucket("new", b));
+    let mut rows = Rows::default();
+    let found =
+        join(&mut |each| read_bucket(&o, each), &mut |each| read_bucket(&n, each), expected, &mut rows)?;
+    // Spill files are done with as soon as their bucket is.
+    let _ = std::fs::remove_file(&o);
+    let _ = std::fs::remove_file(&n);
+    Ok((found, rows))
 }
 
 /// Compare `old` with `new`: every changed domain to `out` (if given), and
@@ -362,25 +383,29 @@ pub fn diff(
     // The old side's rows per bucket, to size the table once.
     let expected = usize::try_from(old_rows.div_ceil(buckets)).unwrap_or(usize::MAX).min(1 << 24);
     if buckets == 1 {
-        join(
-            &mut |each| read_side(old, each),
-            &mut |each| read_side(new, each),
-            expected,
-            &mut rows,
-            &mut emit,
-        )?;
+        let found =
+            join(&mut |each| read_side(old, each), &mut |each| read_side(new, each), expected, &mut rows)?;
+        found.into_iter().try_for_each(&mut emit)?;
     } else {
         let spill = SpillDir::create(&opts.work_dir)?;
-        partition(old, &spill, "old", buckets)?;
-        partition(new, &spill, "new", buckets)?;
-        for b in 0..buckets {
-            let (o, n) = (spill.bucket("old", b), spill.bucket("new", b));
-            let (mut o_rows, mut n_rows) =
-                (|each: &mut Each<'_>| read_bucket(&o, each), |each: &mut Each<'_>| read_bucket(&n, each));
-            join(&mut o_rows, &mut n_rows, expected + expected / 8, &mut rows, &mut emit)?;
-            // Spill files are done with as soon as their bucket is.
-            let _ = std::fs::remove_file(&o);
-            let _ = std::fs::remove_file(&n);
+        // Two threads: the sides are partitioned at once, then buckets are
+        // joined two at a time (memory: two buckets of the old side).
+        std::thread::scope(|scope| {
+            let other = scope.spawn(|| partition(new, &spill, "new", buckets));
+            let mine = partition(old, &spill, "old", buckets);
+            other.join().expect("the partitioning thread does not panic").and(mine)
+        })?;
+        let expected = expected + expected / 8;
+        for b in (0..buckets).step_by(2) {
+            let (first, second) = std::thread::scope(|scope| {
+                let second = (b + 1 < buckets).then(|| scope.spawn(|| join_bucket(&spill, b + 1, expected)));
+                let first = join_bucket(&spill, b, expected);
+                (first, second.map(|t| t.join().expect("the joining thread does not panic")))
+            });
+            for (found, counts) in std::iter::once(first).chain(second).collect::<Result<Vec<_>, _>>()? {
+                rows += counts;
+                found.into_iter().try_for_each(&mut emit)?;
+            }
         }
     }
     let written = out.map(ChangeWriter::finish).transpose()?;
