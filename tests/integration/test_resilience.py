@@ -1,6 +1,7 @@
 """Resolver health against the real test bed: a dead resolver beside a live one is sidelined and the
 scan is as right as a clean one; when every resolver is dead, mxscan says so quickly and exits 1,
 keeping a readable output."""
+import re
 import sys
 import time
 
@@ -91,7 +92,13 @@ def test_randomized_case_through_unbound_is_as_right(mxscan_bin, testbed, tmp_pa
     proc = run([mxscan_bin, "scan", str(testbed.input_csv), "-o", str(out), "--resolver", testbed.resolver,
                 "--randomize-case", "--rate", "0", "--timeout", "1s", "--retries", "2"])
     ok(proc, "mxscan scan --randomize-case")
-    assert "(0 unmatched," in proc.stderr.decode(errors="replace"), proc.stderr
+    # Every answer that echoes the case is accepted. At --rate 0 against a cold Unbound some questions are
+    # sent again before their first answer comes; the answer that loses the race matches nothing, whatever
+    # its case. Broken 0x20 handling would leave nearly every answer unmatched: allow at most 1 %.
+    line = proc.stderr.decode(errors="replace")
+    unmatched = int(re.search(r"\((\d+) unmatched,", line).group(1))
+    answers = int(re.search(r"(\d+) answers,", line).group(1))
+    assert unmatched * 100 <= answers, line
     problems = compare(read_parquet(out), testbed.truth)
     if problems:
         pytest.fail(problems, pytrace=False)
