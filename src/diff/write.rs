@@ -15,12 +15,9 @@ use parquet::file::properties::WriterProperties;
 
 use super::DiffError;
 use super::changes::Change;
+use crate::output::arrow::string_list;
 
 const BATCH: usize = 8192;
-
-fn string_list() -> DataType {
-    DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)))
-}
 
 fn policy_fields() -> Fields {
     Fields::from(vec![

@@ -13,7 +13,8 @@ use arrow_schema::{ArrowError, DataType, Field, Fields, Schema, SchemaRef, TimeU
 
 use crate::record::{DomainRecord, Ipv4Text, Ipv6Text};
 
-fn string_list() -> DataType {
+/// A list of strings, as every list column of the contract is typed.
+pub(crate) fn string_list() -> DataType {
     DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)))
 }
 

@@ -15,13 +15,10 @@ use arrow_buffer::{NullBuffer, OffsetBuffer, ScalarBuffer};
 use arrow_schema::{ArrowError, DataType, Field, Fields, TimeUnit};
 use serde_json::{Value, json};
 
+use super::arrow::string_list;
 use crate::policy::dkim::DkimKeyReport;
 use crate::policy::report::{PolicyReport, PolicyStage};
 use crate::record::DomainRecord;
-
-fn string_list() -> DataType {
-    DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)))
-}
 
 fn utc_ms() -> DataType {
     DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
