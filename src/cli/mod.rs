@@ -20,10 +20,11 @@ use mxscan::analyze::findings::CATALOGUE;
 use mxscan::analyze::providers::ProviderTable;
 use mxscan::input::ListReader;
 use mxscan::output::dataset::{Dataset, Manifest};
+use mxscan::output::is_s3;
 use mxscan::output::{self, Format};
 use mxscan::policy::fetch::FetchConfig;
 use mxscan::scan::{self, Counters, PolicyConfig, ScanConfig, Source};
-use remote::{RemoteOutput, is_s3, open_remote};
+use remote::{RemoteOutput, open_remote};
 
 pub(crate) fn run() -> Result<ExitCode> {
     let cli = Cli::parse();
@@ -296,7 +297,6 @@ fn write_whole(path: &Path, text: &str) -> Result<()> {
     Ok(())
 }
 
-/// Ctrl-C once: finish the domains in flight and stop; twice: stop now.
 /// Ctrl-C, and SIGTERM as well: what Slurm (scancel, the time limit,
 /// preemption) and Kubernetes (eviction, deletion) send before SIGKILL. The
 /// first finishes the domains in flight and seals the part being written,

@@ -6,10 +6,6 @@ use std::path::Path;
 use anyhow::Result;
 use mxscan::output::dataset::{Dataset, DatasetSink, Manifest};
 
-pub(crate) fn is_s3(output: &str) -> bool {
-    output.starts_with("s3://")
-}
-
 #[cfg(feature = "s3")]
 pub(crate) struct RemoteOutput {
     remote: std::sync::Arc<mxscan::output::remote::Remote>,

@@ -20,17 +20,16 @@ use std::hash::{Hash, Hasher};
 use std::io::{self, BufReader, BufWriter, Write as _};
 use std::path::{Path, PathBuf};
 
-use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use rustc_hash::FxHashSet;
 
 pub use changes::{Change, ChangeKind, PolicyChange, Tally};
-pub use render::{DiffSummary, html, json, text};
+pub use render::{DiffSummary, RowCounts, html, json, text};
 pub use snapshot::{POLICY_FIELDS, Snapshot};
 pub use write::{ChangeWriter, schema};
 
 use crate::input::shard::shard_key;
-use crate::report::{ReportError, parquet_files};
+use crate::report::{ReportError, for_each_batch, parquet_files, schema_error};
 
 /// Old-side rows held in memory at once: one bucket's.
 pub const BUCKET_ROWS: u64 = 250_000;
@@ -147,27 +146,14 @@ fn leaf_name(parts: &[String]) -> String {
 /// Every row of `side`'s files, in file order, to `each`.
 fn read_side(side: &Side, each: &mut Each<'_>) -> Result<(), DiffError> {
     for path in &side.files {
-        let options = ArrowReaderOptions::new().with_skip_arrow_metadata(true);
-        let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(open(path)?, options)
-            .map_err(parquet_err(path))?;
-        let leaves: Vec<usize> = builder
-            .parquet_schema()
-            .columns()
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| snapshot::reads(&leaf_name(c.path().parts())))
-            .map(|(i, _)| i)
-            .collect();
-        let mask = ProjectionMask::leaves(builder.parquet_schema(), leaves);
-        let reader =
-            builder.with_projection(mask).with_batch_size(8192).build().map_err(parquet_err(path))?;
-        for batch in reader {
-            let schema =
-                |cause| DiffError::from(ReportError::Schema { path: path.display().to_string(), cause });
-            for snap in snapshot::from_batch(&batch.map_err(schema)?).map_err(schema)? {
-                each(snap)?;
-            }
-        }
+        for_each_batch(
+            path,
+            |parts| snapshot::reads(&leaf_name(parts)),
+            |batch| {
+                let snaps = snapshot::from_batch(batch).map_err(|cause| schema_error(path, cause))?;
+                snaps.into_iter().try_for_each(&mut *each)
+            },
+        )?;
     }
     Ok(())
 }
@@ -248,26 +234,6 @@ fn read_bucket(
     Ok(())
 }
 
-/// Counts of rows on each side, whatever changed.
-#[derive(Debug, Default)]
-struct Rows {
-    old: u64,
-    new: u64,
-    duplicates_old: u64,
-    duplicates_new: u64,
-    in_both: u64,
-}
-
-impl std::ops::AddAssign for Rows {
-    fn add_assign(&mut self, o: Self) {
-        self.old += o.old;
-        self.new += o.new;
-        self.duplicates_old += o.duplicates_old;
-        self.duplicates_new += o.duplicates_new;
-        self.in_both += o.in_both;
-    }
-}
-
 /// Takes each row of a source.
 type Each<'a> = dyn FnMut(Snapshot) -> Result<(), DiffError> + 'a;
 /// Feeds every row of a source (a side's files, or a bucket) to an [`Each`].
@@ -306,7 +272,7 @@ fn join(
     old: &mut Source<'_>,
     new: &mut Source<'_>,
     expected: usize,
-    rows: &mut Rows,
+    rows: &mut RowCounts,
 ) -> Result<Vec<Change>, DiffError> {
     // `met` is not part of an entry's hash or equality (the key is).
     #[allow(clippy::mutable_key_type)]
@@ -349,9 +315,9 @@ fn join(
 }
 
 /// Join bucket `b` of the spill, then delete its files.
-fn join_bucket(spill: &SpillDir, b: u64, expected: usize) -> Result<(Vec<Change>, Rows), DiffError> {
+fn join_bucket(spill: &SpillDir, b: u64, expected: usize) -> Result<(Vec<Change>, RowCounts), DiffError> {
     let (o, n) = (spill.bucket("old", b), spill.bucket("new", b));
-    let mut rows = Rows::default();
+    let mut rows = RowCounts::default();
     let found =
         join(&mut |each| read_bucket(&o, each), &mut |each| read_bucket(&n, each), expected, &mut rows)?;
     // Spill files are done with as soon as their bucket is.
@@ -372,7 +338,7 @@ pub fn diff(
     let largest = old_rows.max(new.rows()?);
     let buckets = largest.div_ceil(opts.bucket_rows.max(1)).clamp(1, MAX_BUCKETS);
     let mut tally = Tally::new(opts.top);
-    let mut rows = Rows::default();
+    let mut rows = RowCounts::default();
     let mut emit = |c: Change| {
         tally.add(&c);
         match &mut out {
@@ -410,17 +376,7 @@ pub fn diff(
     }
     let written = out.map(ChangeWriter::finish).transpose()?;
     tally.trim();
-    Ok(DiffSummary::new(old, new, &rows_summary(&rows), buckets, written, &tally, opts.top))
-}
-
-fn rows_summary(r: &Rows) -> render::RowCounts {
-    render::RowCounts {
-        old: r.old,
-        new: r.new,
-        duplicates_old: r.duplicates_old,
-        duplicates_new: r.duplicates_new,
-        in_both: r.in_both,
-    }
+    Ok(DiffSummary::new(old, new, rows, buckets, written, &tally, opts.top))
 }
 
 #[cfg(test)]

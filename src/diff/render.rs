@@ -27,6 +27,16 @@ pub struct RowCounts {
     pub in_both: u64,
 }
 
+impl std::ops::AddAssign for RowCounts {
+    fn add_assign(&mut self, o: Self) {
+        self.old += o.old;
+        self.new += o.new;
+        self.duplicates_old += o.duplicates_old;
+        self.duplicates_new += o.duplicates_new;
+        self.in_both += o.in_both;
+    }
+}
+
 /// A kind of change and its domains.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct KindCount {
@@ -126,7 +136,7 @@ impl DiffSummary {
     pub(super) fn new(
         old: &Side,
         new: &Side,
-        rows: &RowCounts,
+        rows: RowCounts,
         buckets: u64,
         written: Option<u64>,
         t: &Tally,
@@ -167,8 +177,8 @@ impl DiffSummary {
             old: old.label.clone(),
             new: new.label.clone(),
             files: [old.files.len() as u64, new.files.len() as u64],
-            rows: rows.clone(),
             unchanged: rows.in_both - in_both_changed,
+            rows,
             changed: t.changed,
             written,
             buckets,

@@ -268,10 +268,7 @@ impl Dataset {
                 fs::remove_file(dir.join(&name)).map_err(|e| fail(format!("cannot clear {name}: {e}")))?;
             }
         }
-        let mut done = LineSet::default();
-        for e in &entries {
-            done.extend(&LineSet::from_ranges(e.lines.clone()));
-        }
+        let done = lines_of(&entries);
         let next_part = entries.iter().filter_map(|e| part_number(&e.part)).max().map_or(0, |n| n + 1);
         let dataset = Self { dir: dir.to_path_buf(), lock, manifest, entries, done, next_part };
         dataset.rewrite_journal().map_err(|e| fail(format!("cannot write the spool's journal: {e}")))?;
@@ -443,6 +440,15 @@ impl RowSink for DatasetSink {
         // and `_SUCCESS` only after a complete scan.)
         self.seal()
     }
+}
+
+/// The input lines that `entries` hold.
+pub fn lines_of(entries: &[PartEntry]) -> LineSet {
+    let mut done = LineSet::default();
+    for e in entries {
+        done.extend(&LineSet::from_ranges(e.lines.clone()));
+    }
+    done
 }
 
 /// The journal's text: the manifest line, then a line per entry.

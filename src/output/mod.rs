@@ -8,6 +8,11 @@ mod policy;
 #[cfg(feature = "s3")]
 pub mod remote;
 
+/// Whether `output` names a dataset in S3 (`s3://BUCKET/PREFIX/`).
+pub fn is_s3(output: &str) -> bool {
+    output.starts_with("s3://")
+}
+
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};

@@ -32,11 +32,6 @@ use super::OutputError;
 use super::dataset::{self, Dataset, JOURNAL, Manifest, PartEntry, STATS, SUCCESS, Uploader};
 use crate::input::LineSet;
 
-/// Whether `output` names an S3 location.
-pub fn is_s3(output: &str) -> bool {
-    output.starts_with("s3://")
-}
-
 /// A dataset's prefix in a bucket, and the bucket's journal as uploaded.
 pub struct Remote {
     url: String,
@@ -198,10 +193,7 @@ impl Remote {
         self.delete(SUCCESS)?;
         self.delete(STATS)?;
 
-        let mut done = LineSet::default();
-        for e in &journal.1 {
-            done.extend(&LineSet::from_ranges(e.lines.clone()));
-        }
+        let mut done = dataset::lines_of(&journal.1);
         // Parts sealed in the spool that the bucket's journal lacks: upload
         // them now, unless the bucket moved on without them.
         // Only a resumed scan takes anything from the spool: a new one (the
@@ -219,10 +211,10 @@ impl Remote {
             self.upload(&file, &entry.part)?;
             done.extend(&lines);
             journal.1.push(entry);
-            self.put_journal(&journal)?;
         }
-        // Written now even when nothing is done: a refused write fails here,
-        // before any query.
+        // Once, after the uploads (killed before it, the spool still holds
+        // them and the next resume uploads them again), and even when
+        // nothing is done: a refused write fails here, before any query.
         self.put_journal(&journal)?;
         let dataset = Dataset::open_spool(spool, journal.0.clone(), journal.1.clone())?;
         *self.journal.lock().expect("journal lock") = journal;
@@ -235,11 +227,6 @@ impl Remote {
         self.put(STATS, stats.as_bytes().to_vec())?;
         self.put(SUCCESS, Vec::new())?;
         dataset::clear_spool(spool).map_err(|e| fail(&spool.display().to_string(), e))
-    }
-
-    /// The URL as given.
-    pub fn url(&self) -> &str {
-        &self.url
     }
 }
 

@@ -131,11 +131,34 @@ pub fn parquet_files(path: &Path) -> Result<Vec<PathBuf>, ReportError> {
 
 /// Stream one Parquet file into `summary`.
 pub fn read_file(path: &Path, summary: &mut Summary) -> Result<(), ReportError> {
+    for_each_batch(
+        path,
+        |parts| {
+            let root = parts[0].as_str();
+            (summary::COLUMNS.contains(&root) || policy::COLUMNS.contains(&root))
+                && (root != "mx" || parts.last().is_some_and(|f| summary::MX_FIELDS.contains(&f.as_str())))
+        },
+        |batch| summary.add_batch(batch).map_err(|cause| schema_error(path, cause)),
+    )
+}
+
+/// `path` is Parquet, but not the output schema.
+pub(crate) fn schema_error(path: &Path, cause: arrow_schema::ArrowError) -> ReportError {
+    ReportError::Schema { path: path.display().to_string(), cause }
+}
+
+/// Decode the leaves of `path` whose column path `keep` wants, a batch at
+/// a time, into `each`. Types come from the Parquet schema itself, not an
+/// embedded Arrow schema: files rewritten by other tools (DuckDB, Spark)
+/// then decode the same way.
+pub(crate) fn for_each_batch<E: From<ReportError>>(
+    path: &Path,
+    keep: impl Fn(&[String]) -> bool,
+    mut each: impl FnMut(&arrow_array::RecordBatch) -> Result<(), E>,
+) -> Result<(), E> {
     let name = || path.display().to_string();
     let parquet = |cause| ReportError::Parquet { path: name(), cause };
     let file = File::open(path).map_err(|cause| ReportError::Io { path: name(), cause })?;
-    // Types from the Parquet schema itself, not an embedded Arrow schema:
-    // files rewritten by other tools then decode the same way.
     let options = ArrowReaderOptions::new().with_skip_arrow_metadata(true);
     let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(file, options).map_err(parquet)?;
     let leaves: Vec<usize> = builder
@@ -143,19 +166,13 @@ pub fn read_file(path: &Path, summary: &mut Summary) -> Result<(), ReportError> 
         .columns()
         .iter()
         .enumerate()
-        .filter(|(_, c)| {
-            let parts = c.path().parts();
-            let root = parts[0].as_str();
-            (summary::COLUMNS.contains(&root) || policy::COLUMNS.contains(&root))
-                && (root != "mx" || parts.last().is_some_and(|f| summary::MX_FIELDS.contains(&f.as_str())))
-        })
+        .filter(|(_, c)| keep(c.path().parts()))
         .map(|(i, _)| i)
         .collect();
     let mask = ProjectionMask::leaves(builder.parquet_schema(), leaves);
     let reader = builder.with_projection(mask).with_batch_size(BATCH_ROWS).build().map_err(parquet)?;
     for batch in reader {
-        let schema = |cause| ReportError::Schema { path: name(), cause };
-        summary.add_batch(&batch.map_err(schema)?).map_err(schema)?;
+        each(&batch.map_err(|cause| schema_error(path, cause))?)?;
     }
     Ok(())
 }
