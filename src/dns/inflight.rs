@@ -7,9 +7,16 @@
 //! Every attempt carries a unique sequence number so a late answer to an
 //! attempt that already timed out, or a stale timer, is recognised and
 //! ignored rather than misattributed.
+//!
+//! An attempt that leaves the table without its answer (its `--timeout`
+//! passed, or another attempt of its lookup was answered first) is *retired*:
+//! its id stays out of use for a while, so the answer that may still come is
+//! recognised as late (ours, just not wanted any more) rather than counted
+//! with forged and stray datagrams, and cannot be taken for the answer to a
+//! new attempt under the same id.
 
 use std::collections::VecDeque;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::ids::IdSource;
 
@@ -67,13 +74,31 @@ impl SplitMix {
     }
 }
 
+/// What a (socket, id) pair holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Entry {
+    Free,
+    Waiting(Pending),
+    /// Left without its answer; the id is not reused before `until`.
+    Retired {
+        resolver: u16,
+        until: Instant,
+    },
+}
+
 /// Outstanding queries over `sockets` sockets, each with its own 16-bit id
 /// space.
 #[derive(Debug)]
 pub struct InflightTable {
-    slots: Vec<Option<Pending>>,
+    slots: Vec<Entry>,
     sockets: u16,
     len: usize,
+    /// How long a retired id stays out of use.
+    linger: Duration,
+    /// Retired slots in retirement order (the linger is constant, so this is
+    /// also expiry order). An entry is stale once its slot holds something
+    /// else.
+    retired: VecDeque<(Instant, Slot)>,
     next_socket: u16,
     next_seq: u64,
     ids: IdSource,
@@ -83,13 +108,16 @@ pub struct InflightTable {
 }
 
 impl InflightTable {
-    /// A table for `sockets` sockets (at least one).
-    pub fn new(sockets: u16, ids: IdSource) -> Self {
+    /// A table for `sockets` sockets (at least one) whose retired ids stay
+    /// out of use for `linger`.
+    pub fn new(sockets: u16, ids: IdSource, linger: Duration) -> Self {
         let sockets = sockets.max(1);
         Self {
-            slots: vec![None; sockets as usize * 65536],
+            slots: vec![Entry::Free; sockets as usize * 65536],
             sockets,
             len: 0,
+            linger,
+            retired: VecDeque::new(),
             next_socket: 0,
             next_seq: 0,
             ids,
@@ -134,6 +162,7 @@ impl InflightTable {
         deadline: Instant,
     ) -> (Slot, u64) {
         assert!(self.len < self.slots.len(), "in-flight table full");
+        self.release_retired(now);
         let socket = self.next_socket;
         self.next_socket = (self.next_socket + 1) % self.sockets;
         let base = socket as usize * 65536;
@@ -142,12 +171,13 @@ impl InflightTable {
         // The command line keeps the table at most half full
         // (`--concurrency` against sockets × ids), so this ends quickly.
         let mut id = self.ids.next_u16();
-        while self.slots[base + id as usize].is_some() {
+        while self.slots[base + id as usize] != Entry::Free {
             id = self.ids.next_u16();
         }
         self.next_seq += 1;
         let seq = self.next_seq;
-        self.slots[base + id as usize] = Some(Pending { lookup, seq, resolver, attempt, sent_at: now });
+        self.slots[base + id as usize] =
+            Entry::Waiting(Pending { lookup, seq, resolver, attempt, sent_at: now });
         self.len += 1;
         let slot = Slot { socket, id };
         self.deadlines.push_back((deadline, slot, seq));
@@ -156,17 +186,46 @@ impl InflightTable {
 
     /// The attempt waiting at `slot`, if any.
     pub fn get(&self, slot: Slot) -> Option<&Pending> {
-        self.slots.get(Self::index(slot))?.as_ref()
+        match self.slots.get(Self::index(slot))? {
+            Entry::Waiting(pending) => Some(pending),
+            _ => None,
+        }
     }
 
-    /// Forget the attempt at `slot` (answered). Its deadline entry goes stale
-    /// and is skipped later.
-    pub fn remove(&mut self, slot: Slot) -> Option<Pending> {
-        let taken = self.slots.get_mut(Self::index(slot))?.take();
-        if taken.is_some() {
-            self.len -= 1;
+    /// The resolver asked by the attempt that was retired from `slot`, if
+    /// the slot is retired: a datagram from it there is a late answer.
+    pub fn retired(&self, slot: Slot) -> Option<u16> {
+        match self.slots.get(Self::index(slot))? {
+            Entry::Retired { resolver, .. } => Some(*resolver),
+            _ => None,
         }
-        taken
+    }
+
+    /// Forget the attempt at `slot` (answered): the id is free at once. Its
+    /// deadline entry goes stale and is skipped later.
+    pub fn remove(&mut self, slot: Slot) -> Option<Pending> {
+        let entry = self.slots.get_mut(Self::index(slot))?;
+        let Entry::Waiting(pending) = *entry else { return None };
+        *entry = Entry::Free;
+        self.len -= 1;
+        Some(pending)
+    }
+
+    /// Take the attempt at `slot` out without its answer (another attempt
+    /// decided its lookup): the id lingers, retired, so that the answer still
+    /// on its way is known as late.
+    pub fn retire(&mut self, slot: Slot, now: Instant) -> Option<Pending> {
+        let pending = self.remove(slot)?;
+        let until = now + self.linger;
+        self.slots[Self::index(slot)] = Entry::Retired { resolver: pending.resolver, until };
+        self.retired.push_back((until, slot));
+        // Keep the table at most three quarters taken, so that a free id is
+        // still found at once: the oldest retired ids go back into use early.
+        while self.len + self.retired.len() > self.slots.len() / 4 * 3 {
+            let Some((_, oldest)) = self.retired.pop_front() else { break };
+            self.free_if_retired(oldest);
+        }
+        Some(pending)
     }
 
     /// The earliest deadline still pending.
@@ -183,8 +242,26 @@ impl InflightTable {
             return None;
         }
         self.deadlines.pop_front();
-        let pending = self.remove(slot).expect("front deadline is live");
+        let pending = self.retire(slot, now).expect("front deadline is live");
         Some((slot, pending))
+    }
+
+    /// Put the ids whose linger is over back into use.
+    fn release_retired(&mut self, now: Instant) {
+        while let Some(&(until, slot)) = self.retired.front() {
+            if until > now {
+                break;
+            }
+            self.retired.pop_front();
+            self.free_if_retired(slot);
+        }
+    }
+
+    fn free_if_retired(&mut self, slot: Slot) {
+        let entry = &mut self.slots[Self::index(slot)];
+        if matches!(entry, Entry::Retired { .. }) {
+            *entry = Entry::Free;
+        }
     }
 
     fn drop_stale_front(&mut self) {
@@ -209,7 +286,7 @@ mod tests {
     #[test]
     fn ids_are_unique_per_socket_and_deadlines_fire_in_order() {
         let t0 = Instant::now();
-        let mut table = InflightTable::new(2, IdSource::seeded(1));
+        let mut table = InflightTable::new(2, IdSource::seeded(1), Duration::from_secs(2));
         let mut seen = std::collections::HashSet::new();
         for i in 0..4000u32 {
             let (slot, _) = table.insert(i, 0, 1, t0, t0 + Duration::from_millis(i as u64));
@@ -243,11 +320,58 @@ mod tests {
     #[test]
     fn late_answer_after_timeout_finds_nothing() {
         let t0 = Instant::now();
-        let mut table = InflightTable::new(1, IdSource::seeded(7));
-        let (slot, seq) = table.insert(5, 0, 1, t0, t0);
+        let mut table = InflightTable::new(1, IdSource::seeded(7), Duration::from_secs(2));
+        let (slot, seq) = table.insert(5, 3, 1, t0, t0);
         let (expired, p) = table.pop_expired(t0).unwrap();
         assert_eq!((expired, p.seq), (slot, seq));
         assert!(table.get(slot).is_none());
         assert!(table.remove(slot).is_none());
+        // Retired: known as the resolver's late answer, not outstanding.
+        assert_eq!(table.retired(slot), Some(3));
+        assert!(table.is_empty());
+    }
+
+    #[test]
+    fn retired_ids_stay_out_of_use_for_the_linger_only() {
+        let t0 = Instant::now();
+        let linger = Duration::from_secs(2);
+        // One socket, many attempts: ids would soon repeat if retired ones
+        // were handed out again.
+        let mut table = InflightTable::new(1, IdSource::seeded(3), linger);
+        let mut retired = std::collections::HashSet::new();
+        for i in 0..20_000u32 {
+            let (slot, _) = table.insert(i, 0, 1, t0, t0 + linger);
+            assert!(!retired.contains(&slot.id), "a retired id was reused within its linger");
+            if i % 2 == 0 {
+                table.retire(slot, t0).unwrap();
+                retired.insert(slot.id);
+            } else {
+                table.remove(slot).unwrap();
+            }
+        }
+        assert_eq!(table.len(), 0);
+        let some = *retired.iter().next().unwrap();
+        assert_eq!(table.retired(Slot { socket: 0, id: some }), Some(0));
+        // After the linger the next insert puts them back into use.
+        table.insert(0, 0, 1, t0 + linger, t0 + linger * 2);
+        let still = retired.iter().filter(|&&id| table.retired(Slot { socket: 0, id }).is_some()).count();
+        assert_eq!(still, 0);
+    }
+
+    #[test]
+    fn retired_ids_never_fill_the_table() {
+        let t0 = Instant::now();
+        // A linger so long that nothing is released by time.
+        let mut table = InflightTable::new(1, IdSource::seeded(5), Duration::from_secs(3600));
+        for i in 0..200_000u32 {
+            let (slot, _) = table.insert(i, 0, 1, t0, t0);
+            table.retire(slot, t0).unwrap();
+        }
+        let retired = (0..=u16::MAX).filter(|&id| table.retired(Slot { socket: 0, id }).is_some()).count();
+        assert!(retired <= InflightTable::IDS_PER_SOCKET / 4 * 3, "{retired} retired ids");
+        assert!(
+            retired >= InflightTable::IDS_PER_SOCKET / 2,
+            "{retired}: the linger is kept while there is room"
+        );
     }
 }

@@ -269,6 +269,7 @@ impl ScanSummary {
             "tcp_fallbacks": self.core.tcp,
             "tcp_connections": self.core.tcp_connections,
             "unmatched": self.core.unmatched,
+            "late": self.core.late,
             "malformed": self.core.malformed,
             "input_lines": self.input.lines,
             "duplicate_lines": self.input.duplicates,
@@ -301,7 +302,7 @@ impl ScanSummary {
         let secs = self.wall.as_secs_f64().max(1e-9);
         format!(
             "{} rows ({}) in {:.1}s, {:.0} domains/s; {} queries ({:.0}/s), {} answers, {} timeouts, {} TCP ({} connections); \
-             {} answers dropped as invalid ({} unmatched, {} malformed); {} duplicate lines skipped{}{}",
+             {} answers dropped as invalid ({} unmatched, {} malformed); {} late answers ignored; {} duplicate lines skipped{}{}",
             self.rows(),
             if statuses.is_empty() { "none".to_string() } else { statuses.join(", ") },
             secs,
@@ -315,6 +316,7 @@ impl ScanSummary {
             self.core.unmatched + self.core.malformed,
             self.core.unmatched,
             self.core.malformed,
+            self.core.late,
             self.input.duplicates,
             if self.input.resumed > 0 {
                 format!("; {} lines already in the dataset", self.input.resumed)

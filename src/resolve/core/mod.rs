@@ -95,8 +95,12 @@ pub struct CoreStats {
     /// Answers accepted (UDP and TCP).
     pub answers: u64,
     /// Datagrams that matched no outstanding query (wrong id, source or
-    /// question): late, duplicated or forged.
+    /// question): duplicated, forged, or later than the id's linger.
     pub unmatched: u64,
+    /// Answers from the resolver asked to an attempt that had left without
+    /// its answer (timed out, or another attempt of its lookup was answered
+    /// first): ours, but no longer wanted, and ignored.
+    pub late: u64,
     /// Datagrams that could not be parsed.
     pub malformed: u64,
     /// Attempts that got no answer within `--timeout`.
@@ -125,6 +129,7 @@ impl std::ops::AddAssign for CoreStats {
             sent,
             answers,
             unmatched,
+            late,
             malformed,
             timeouts,
             retries,
@@ -137,6 +142,7 @@ impl std::ops::AddAssign for CoreStats {
         self.sent += sent;
         self.answers += answers;
         self.unmatched += unmatched;
+        self.late += late;
         self.malformed += malformed;
         self.timeouts += timeouts;
         self.retries += retries;
@@ -217,7 +223,10 @@ impl ScanCore {
     /// A core for `cfg`; `ids` draws query ids and secrets.
     pub fn new(cfg: CoreConfig, ids: IdSource) -> Self {
         assert!(!cfg.resolvers.is_empty(), "at least one resolver");
-        let mut inflight = InflightTable::new(cfg.sockets, ids);
+        // A retired id stays out of use long enough for the answer a
+        // resolver still sends after our timeout to be known as late.
+        let linger = cfg.timeout.max(Duration::from_secs(2));
+        let mut inflight = InflightTable::new(cfg.sockets, ids, linger);
         // Silence long enough to be no lossy burst: several timeouts.
         let health = ResolverHealth::new(cfg.resolvers.len(), (cfg.timeout * 5).max(Duration::from_secs(2)));
         let pacing = vec![Pacing::new(cfg.concurrency, cfg.timeout); cfg.resolvers.len()];
@@ -417,7 +426,12 @@ impl ScanCore {
         };
         let slot = Slot { socket, id };
         let Some(&pending) = self.inflight.get(slot) else {
-            self.stats.unmatched += 1;
+            let asked = self.inflight.retired(slot).map(|r| self.cfg.resolvers[r as usize]);
+            if asked == Some(src) {
+                self.stats.late += 1;
+            } else {
+                self.stats.unmatched += 1;
+            }
             return;
         };
         if src != self.cfg.resolvers[pending.resolver as usize] {
@@ -426,8 +440,8 @@ impl ScanCore {
         }
         let Some(lookup) = self.lookups.for_attempt(pending.lookup, pending.seq) else {
             // An attempt of a lookup that another attempt already decided.
-            self.inflight.remove(slot);
-            self.stats.unmatched += 1;
+            self.inflight.retire(slot, now);
+            self.stats.late += 1;
             return;
         };
         let parsed = if self.cfg.randomize_case {
@@ -649,11 +663,12 @@ impl ScanCore {
 
     fn complete(&mut self, l: u32, outcome: Outcome, now: Instant) {
         let lookup: Lookup = self.lookups.remove(l);
-        // The attempt still counting against a window leaves it; older ones
-        // linger until their timeout and their answers are ignored.
+        // The attempt still counting against a window leaves it (retired: its
+        // answer may still come); older ones stay until their timeout, and
+        // their answers are ignored as late.
         if let Some((slot, seq)) = lookup.current
             && self.inflight.get(slot).is_some_and(|p| p.seq == seq)
-            && let Some(p) = self.inflight.remove(slot)
+            && let Some(p) = self.inflight.retire(slot, now)
         {
             self.pacing[p.resolver as usize].on_release();
         }

@@ -481,3 +481,49 @@ fn follow_ups_go_before_new_domains_first_queries() {
     assert_eq!(order[3], "b.example MX", "{order:?}");
     assert_eq!(std::iter::from_fn(|| core.poll_completed()).count(), 3);
 }
+
+#[test]
+fn answers_to_attempts_that_left_are_late_not_unmatched() {
+    let mut world = World::new();
+    world.mx("a.example", &[(10, "mx.a.example")]).a("mx.a.example", [45, 0, 0, 1]);
+    world.mx("b.example", &[(10, "mx.b.example")]).a("mx.b.example", [45, 0, 0, 2]);
+    let mut core = core(2);
+    let t0 = Instant::now();
+    let mut buf = Vec::new();
+
+    // 1. The first attempt times out; its answer comes after the retry went.
+    core.admit(target("a.example"), t0);
+    let first = core.poll_transmit(t0, &mut buf).unwrap();
+    let late_first = world.answer(&buf, first.dest, true).unwrap();
+    let t1 = t0 + Duration::from_secs(1);
+    core.handle_timeout(t1);
+    assert_eq!(core.stats().timeouts, 1);
+    core.handle_datagram(first.socket, first.dest, &late_first, t1);
+    assert_eq!((core.stats().late, core.stats().unmatched, core.stats().answers), (1, 0, 0));
+    // The same bytes from anyone else are still unmatched.
+    core.handle_datagram(first.socket, "127.0.0.9:53".parse().unwrap(), &late_first, t1);
+    assert_eq!((core.stats().late, core.stats().unmatched), (1, 1));
+    let rows = drive(&mut core, &mut world, t1);
+    assert_eq!((rows[0].status, rows[0].mx[0].exchange.as_str()), (Status::Ok, "mx.a.example"));
+
+    // 2. Two attempts out at once (the second sent after a retransmission
+    // timeout): the first answer settles the question, the second is late.
+    core.admit(target("b.example"), t1);
+    let (mut sent, mut now) = (Vec::new(), t1);
+    while sent.len() < 2 {
+        while let Some(t) = core.poll_transmit(now, &mut buf) {
+            sent.push((t, world.answer(&buf, t.dest, true).unwrap()));
+        }
+        now = core.poll_timeout().expect("a retransmission timer");
+        assert!(now < t1 + Duration::from_secs(1), "retransmitted before --timeout");
+        core.handle_timeout(now);
+    }
+    assert_eq!(core.stats().retransmits, 1);
+    let before = core.stats();
+    core.handle_datagram(sent[0].0.socket, sent[0].0.dest, &sent[0].1, now);
+    core.handle_datagram(sent[1].0.socket, sent[1].0.dest, &sent[1].1, now);
+    assert_eq!(core.stats().answers, before.answers + 1);
+    assert_eq!((core.stats().late, core.stats().unmatched), (before.late + 1, before.unmatched));
+    let rows = drive(&mut core, &mut world, now);
+    assert_eq!(rows[0].mx[0].exchange, "mx.b.example");
+}
