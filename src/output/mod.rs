@@ -4,6 +4,8 @@
 pub mod arrow;
 pub mod dataset;
 pub mod jsonl;
+#[cfg(feature = "s3")]
+pub mod lease;
 mod policy;
 #[cfg(feature = "s3")]
 pub mod remote;

@@ -16,6 +16,12 @@
 //! its lines scanned again. A lost spool (a new pod) loses at most the part
 //! being written.
 //!
+//! One writer per prefix: a lease (`_lease.json`, [`super::lease`]) is
+//! taken before anything in the bucket is changed, renewed while the scan
+//! runs and confirmed before every write; parts are created only where no
+//! object is (unless the lease is confirmed: then an object there is a dead
+//! writer's leftover).
+//!
 //! Credentials, region and endpoint come from the standard AWS environment
 //! variables (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`,
 //! `AWS_ENDPOINT_URL` for another S3 server, …).
@@ -25,11 +31,12 @@ use std::sync::{Arc, Mutex};
 
 use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as ObjectPath;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use tokio::io::AsyncWriteExt;
 
 use super::OutputError;
 use super::dataset::{self, Dataset, JOURNAL, Manifest, PartEntry, STATS, SUCCESS, Uploader};
+use super::lease::{self, Lease};
 use crate::input::LineSet;
 
 /// A dataset's prefix in a bucket, and the bucket's journal as uploaded.
@@ -39,6 +46,13 @@ pub struct Remote {
     prefix: ObjectPath,
     runtime: tokio::runtime::Runtime,
     journal: Mutex<(Manifest, Vec<PartEntry>)>,
+    /// Taken in `reconcile`, before the bucket is changed.
+    lease: Mutex<Option<Lease>>,
+    /// `MXSCAN_S3_LEASE=off`: for an S3 service that refuses conditional
+    /// writes, write without a lease.
+    without_lease: bool,
+    /// How long S3 requests are retried (`MXSCAN_S3_RETRY_SECS`).
+    patience: std::time::Duration,
 }
 
 impl std::fmt::Debug for Remote {
@@ -91,8 +105,9 @@ impl Remote {
         // scan stops, and --resume picks up what the spool holds.
         let retry_secs =
             std::env::var("MXSCAN_S3_RETRY_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(180);
+        let patience = std::time::Duration::from_secs(retry_secs);
         builder = builder.with_retry(object_store::RetryConfig {
-            retry_timeout: std::time::Duration::from_secs(retry_secs),
+            retry_timeout: patience,
             ..object_store::RetryConfig::default()
         });
         let store: Arc<dyn ObjectStore> =
@@ -103,6 +118,9 @@ impl Remote {
             prefix: ObjectPath::from(prefix.trim_matches('/')),
             runtime,
             journal: Mutex::new((manifest.clone(), Vec::new())),
+            lease: Mutex::new(None),
+            without_lease: std::env::var("MXSCAN_S3_LEASE").is_ok_and(|v| v == "off"),
+            patience,
         };
         let dataset = remote.reconcile(spool, manifest, resume)?;
         Ok((Arc::new(remote), dataset))
@@ -137,7 +155,17 @@ impl Remote {
         .map_err(|e| self.err(&format!("read {name}"), e))
     }
 
+    /// Writes only while the lease is this writer's.
+    fn ensure_lease(&self) -> Result<(), OutputError> {
+        match &*self.lease.lock().expect("lease lock") {
+            Some(lease) => lease.ensure().map_err(|e| fail(&self.url, e)),
+            None if self.without_lease => Ok(()),
+            None => Err(fail(&self.url, "writes before the lease was taken")),
+        }
+    }
+
     fn put(&self, name: &str, body: Vec<u8>) -> Result<(), OutputError> {
+        self.ensure_lease()?;
         let (store, key) = (Arc::clone(&self.store), self.key(name));
         self.block(async move { store.put(&key, PutPayload::from(body)).await })
             .map(|_| ())
@@ -145,6 +173,7 @@ impl Remote {
     }
 
     fn delete(&self, name: &str) -> Result<(), OutputError> {
+        self.ensure_lease()?;
         let (store, key) = (Arc::clone(&self.store), self.key(name));
         match self.block(async move { store.delete(&key).await }) {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
@@ -153,13 +182,35 @@ impl Remote {
     }
 
     /// Upload a sealed part from the spool (multipart when large; visible
-    /// only once complete).
+    /// only once complete). A part small enough for one request is created
+    /// only where no object is: one already there is either a dead writer's
+    /// leftover (overwritten once the lease is confirmed again) or the part
+    /// of a writer that took the lease over (then `ensure_lease` fails).
     fn upload(&self, file: &Path, name: &str) -> Result<(), OutputError> {
+        self.ensure_lease()?;
         let body = std::fs::read(file)
             .map_err(|e| fail(&self.url, format!("cannot read {}: {e}", file.display())))?;
         let (store, key) = (Arc::clone(&self.store), self.key(name));
+        let failed =
+            |e: object_store::Error| fail(&self.url, format!("cannot upload {name}: {}", one_line(&e)));
+        if body.len() < MULTIPART_ABOVE {
+            let payload = PutPayload::from(body);
+            let (again, retry_key, retry_store) = (payload.clone(), key.clone(), Arc::clone(&store));
+            let created = self
+                .block(async move { store.put_opts(&key, payload, PutOptions::from(PutMode::Create)).await });
+            return match created {
+                Ok(_) => Ok(()),
+                Err(object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. }) => {
+                    self.ensure_lease()?;
+                    self.block(async move { retry_store.put(&retry_key, again).await })
+                        .map(|_| ())
+                        .map_err(failed)
+                }
+                Err(e) => Err(failed(e)),
+            };
+        }
         self.block(async move {
-            let mut out = object_store::buffered::BufWriter::with_capacity(store, key, 16 << 20);
+            let mut out = object_store::buffered::BufWriter::with_capacity(store, key, MULTIPART_ABOVE);
             out.write_all(&body).await?;
             out.shutdown().await
         })
@@ -189,6 +240,7 @@ impl Remote {
             }
             journal = (old, entries);
         }
+        self.take_lease()?;
         // A run is starting: until it completes, the dataset is not complete.
         self.delete(SUCCESS)?;
         self.delete(STATS)?;
@@ -221,12 +273,45 @@ impl Remote {
         Ok(dataset)
     }
 
+    /// Take the prefix's lease (waiting for a lapsed one), before anything
+    /// in the bucket changes.
+    fn take_lease(&self) -> Result<(), OutputError> {
+        if self.without_lease {
+            return Ok(());
+        }
+        let (store, key, patience, url) =
+            (Arc::clone(&self.store), self.key(lease::LEASE), self.patience, self.url.clone());
+        let taken = self.block(async move {
+            Lease::acquire(store, key, patience, move |holder| {
+                let who = holder.map_or_else(|| "an unreadable holder".to_string(), |h| format!("host {}, pid {}", h.host, h.pid));
+                eprintln!(
+                    "mxscan: {url}: {} is held ({who}); waiting up to {} s to see whether its writer is alive",
+                    lease::LEASE,
+                    lease::TTL.as_secs()
+                );
+            })
+            .await
+        });
+        let lease = taken.map_err(|e| fail(&self.url, e))?;
+        *self.lease.lock().expect("lease lock") = Some(lease);
+        Ok(())
+    }
+
     /// The scan is complete: `_stats.json`, then `_SUCCESS` (last, so a
-    /// reader that sees it sees everything).
+    /// reader that sees it sees everything); then the lease is given up.
     pub fn complete(&self, stats: &str, spool: &Path) -> Result<(), OutputError> {
         self.put(STATS, stats.as_bytes().to_vec())?;
         self.put(SUCCESS, Vec::new())?;
+        self.release_lease();
         dataset::clear_spool(spool).map_err(|e| fail(&spool.display().to_string(), e))
+    }
+
+    /// Stop renewing and delete the lease (best effort, bounded), so that
+    /// the next writer of this prefix starts at once.
+    fn release_lease(&self) {
+        if let Some(lease) = self.lease.lock().expect("lease lock").take() {
+            self.block(lease.release());
+        }
     }
 }
 
@@ -245,9 +330,20 @@ impl Uploader for Remote {
     }
 }
 
+impl Drop for Remote {
+    /// A scan that stopped early (an error, Ctrl-C) gives its lease up too.
+    fn drop(&mut self) {
+        self.release_lease();
+    }
+}
+
+/// Parts up to this size are one request (and created conditionally);
+/// larger ones are uploaded in pieces of this size.
+const MULTIPART_ABOVE: usize = 16 << 20;
+
 /// object_store's errors nest their causes on several lines; the CLI's
 /// errors are one line.
-fn one_line(e: &dyn std::error::Error) -> String {
+pub(super) fn one_line(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

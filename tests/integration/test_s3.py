@@ -2,7 +2,8 @@
 sharded scan into s3://…/scan_date=…/shard=K/ reads back with pyarrow as the world's rows; a scan killed with
 kill -9 and resumed (with its spool, and with a lost spool, as a new pod would) loses and repeats nothing; an
 upload that fails leaves its sealed part in the spool, and --resume uploads it; _SUCCESS is written last; bad
-credentials, a missing bucket and an earlier scan without --resume are one-line errors before any query."""
+credentials, a missing bucket and an earlier scan without --resume are one-line errors before any query; one writer
+per prefix (a lease): a second is refused, a lapsed lease is taken over."""
 import json
 import os
 import signal
@@ -92,7 +93,9 @@ def s3(tmp_path_factory):
     yield server
     server.stop()
     pid = int((server.state / "weed.pid").read_text())
-    assert not Path(f"/proc/{pid}").exists(), "weed is still running"
+    stat = Path(f"/proc/{pid}/stat")
+    # A zombie waiting for its parent to reap it runs nothing and holds no port.
+    assert not stat.exists() or stat.read_text().rsplit(")", 1)[1].split()[0] == "Z", "weed is still running"
 
 
 def scan(mxscan_bin, testbed, s3, root, *extra, spool=None, wait=True, input_file=None):
@@ -155,8 +158,11 @@ def test_kill_9_then_resume_loses_and_repeats_nothing(mxscan_bin, testbed, s3, t
     done_before = len(journal(s3, prefix)[1])
     again = scan(mxscan_bin, testbed, s3, root, spool=spool if keep_spool else tmp_path / "new-spool")
     assert again.returncode == 1 and "--resume" in again.stderr, again.stderr
-    ok(scan(mxscan_bin, testbed, s3, root, "--resume", spool=spool if keep_spool else tmp_path / "new-spool"),
-       "the resumed scan")
+    # The killed writer's lease names this host and a process that is gone: taken over at once, no wait.
+    assert lease_of(s3, prefix)["pid"] == proc.pid
+    resumed = scan(mxscan_bin, testbed, s3, root, "--resume", spool=spool if keep_spool else tmp_path / "new-spool")
+    ok(resumed, "the resumed scan")
+    assert "is held" not in resumed.stderr, resumed.stderr
     rows = s3.read(root)
     problems = compare(rows, testbed.truth)
     if problems:
@@ -242,3 +248,63 @@ def test_a_new_scan_does_not_adopt_an_old_spool(mxscan_bin, testbed, s3, tmp_pat
     ok(scan(mxscan_bin, testbed, s3, root, spool=spool), "a new scan over an old spool")
     stats = json.loads(s3.text(f"{prefix}/_stats.json"))
     assert stats["resumed_lines"] == 0 and stats["rows"] == len(testbed.truth), stats
+
+
+def lease_of(s3, prefix):
+    return json.loads(s3.text(f"{prefix}/_lease.json"))
+
+
+def test_a_second_writer_of_a_prefix_is_refused(mxscan_bin, testbed, s3, tmp_path):
+    """Two mxscans given one prefix (a Job applied twice): the second sees the first's lease renewed and stops
+    with a one-line error before it changes anything; the first finishes a right dataset and gives its lease up."""
+    root = "two-writers"
+    prefix = f"{root}/scan_date={DATE}/shard=0"
+    # At mxscan's default rate: the first writer runs for about half a minute.
+    first = scan(mxscan_bin, testbed, s3, root, spool=tmp_path / "first", wait=False)
+    deadline = time.time() + 60
+    while not (s3.exists(f"{prefix}/_lease.json") and s3.exists(f"{prefix}/_journal.jsonl")):
+        if first.poll() is not None or time.time() > deadline:
+            pytest.fail(f"the first writer took no lease: {first.stderr.read()}", pytrace=False)
+        time.sleep(0.1)
+    holder = lease_of(s3, prefix)
+    assert holder["pid"] == first.pid, holder
+    journal_before = s3.text(f"{prefix}/_journal.jsonl")
+    t0 = time.time()
+    second = scan(mxscan_bin, testbed, s3, root, "--resume", spool=tmp_path / "second")
+    took = time.time() - t0
+    assert second.returncode == 1, (second.returncode, second.stderr)
+    last = second.stderr.strip().splitlines()[-1]
+    assert "another mxscan is writing into this prefix" in last and f"pid {first.pid}" in last, second.stderr
+    assert "waiting" in second.stderr
+    # It watched the lease until the first writer renewed it (every 10 s), then stopped: not at first sight.
+    assert took >= 5, took
+    assert first.poll() is None, "the first writer was still running when the second gave up"
+    assert not any((tmp_path / "second").glob("part-*.parquet")), "the second writer wrote a part"
+    out, err = first.communicate(timeout=180)
+    assert first.returncode == 0, err
+    # The second writer did not change the bucket: the first's journal grew from what it was, the rows are right.
+    assert s3.text(f"{prefix}/_journal.jsonl").startswith(journal_before.splitlines()[0])
+    problems = compare(s3.read(root), testbed.truth)
+    if problems:
+        pytest.fail(problems, pytrace=False)
+    assert s3.exists(f"{prefix}/_SUCCESS") and not s3.exists(f"{prefix}/_lease.json"), "the lease outlived the scan"
+
+
+def test_a_lapsed_lease_of_a_lost_pod_is_taken_over(mxscan_bin, testbed, s3, tmp_path):
+    """A lease left by a writer on another host (a pod evicted without a word): not renewed for 30 s, it is taken
+    over and the scan completes; a lease that names this host and a dead process is taken at once (the kill -9
+    tests resume that way)."""
+    root = "lapsed"
+    prefix = f"{root}/scan_date={DATE}/shard=0"
+    with s3.fs().open_output_stream(f"{BUCKET}/{prefix}/_lease.json") as f:
+        f.write(json.dumps({"token": "0" * 32, "host": "mxscan-7-x2k9q", "pid": 1, "renewals": 41}).encode())
+    t0 = time.time()
+    proc = scan(mxscan_bin, testbed, s3, root, spool=tmp_path / "spool")
+    took = time.time() - t0
+    ok(proc, "a scan over a lapsed lease")
+    assert "host mxscan-7-x2k9q, pid 1" in proc.stderr and "waiting up to 30 s" in proc.stderr, proc.stderr
+    assert took >= 30, f"took the lease after {took:.1f} s, before it had lapsed"
+    problems = compare(s3.read(root), testbed.truth)
+    if problems:
+        pytest.fail(problems, pytrace=False)
+    assert not s3.exists(f"{prefix}/_lease.json")
