@@ -838,9 +838,17 @@ fn normalize(name: &str) -> String {
     name.to_lowercase()
 }
 
+/// One CSV field (RFC 4180). A field a spreadsheet would run as a formula
+/// (it starts with `=`, `+`, `-`, `@`, a tab or a CR: only an invalid
+/// line's raw input can) gets a leading `'`, so Excel and LibreOffice show
+/// it as text (OWASP's CSV injection advice).
 fn csv_field(buf: &mut String, s: &str) {
-    if s.contains([',', '"', '\r', '\n']) {
+    let formula = s.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    if formula || s.contains([',', '"', '\r', '\n']) {
         buf.push('"');
+        if formula {
+            buf.push('\'');
+        }
         for c in s.chars() {
             if c == '"' {
                 buf.push('"');

@@ -492,6 +492,26 @@ fn csv_export() {
 }
 
 #[test]
+fn csv_export_keeps_formulas_from_running() {
+    let dir = scratch("csv-formula");
+    let path = dir.join("scan.parquet");
+    let inputs =
+        ["=HYPERLINK(\"http://x.example\",\"open\")", "+1+2", "-2+3", "@SUM(1)", "\tx=1", "plain input"];
+    write(&path, inputs.iter().enumerate().map(|(i, input)| invalid(input, Some(i as u32 + 1))).collect());
+    let index = ScanIndex::load(&[path]).unwrap();
+    let mut out = Vec::new();
+    index.export_csv(&Query { sort: Sort::Rank, ..Query::default() }, &mut out).unwrap();
+    let records = parse_csv(&String::from_utf8(out).unwrap());
+    let first: Vec<&str> = records[1..].iter().map(|r| r[0].as_str()).collect();
+    // A spreadsheet shows these as text; the original is the field without its leading quote.
+    assert_eq!(
+        first,
+        ["'=HYPERLINK(\"http://x.example\",\"open\")", "'+1+2", "'-2+3", "'@SUM(1)", "'\tx=1", "plain input"]
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn row_json_reads_the_whole_row() {
     let (dir, paths) = fixture("json");
     let index = ScanIndex::load(&paths).unwrap();
