@@ -171,7 +171,19 @@ impl InflightTable {
         // The command line keeps the table at most half full
         // (`--concurrency` against sockets × ids), so this ends quickly.
         let mut id = self.ids.next_u16();
+        let mut misses = 0u32;
         while self.slots[base + id as usize] != Entry::Free {
+            misses += 1;
+            if misses.is_multiple_of(64) {
+                // This socket is crowded with retired ids (it lost more than
+                // the others): give the oldest retired ids back early. Only
+                // waiting attempts can fill a socket, and the command line
+                // keeps those at half the ids.
+                let Some((_, oldest)) = self.retired.pop_front() else {
+                    panic!("in-flight table full on socket {socket}");
+                };
+                self.free_if_retired(oldest);
+            }
             id = self.ids.next_u16();
         }
         self.next_seq += 1;
@@ -193,10 +205,11 @@ impl InflightTable {
     }
 
     /// The resolver asked by the attempt that was retired from `slot`, if
-    /// the slot is retired: a datagram from it there is a late answer.
-    pub fn retired(&self, slot: Slot) -> Option<u16> {
+    /// the slot is retired and its linger is not over at `now`: a response
+    /// from that resolver there is a late answer.
+    pub fn retired(&self, slot: Slot, now: Instant) -> Option<u16> {
         match self.slots.get(Self::index(slot))? {
-            Entry::Retired { resolver, .. } => Some(*resolver),
+            Entry::Retired { resolver, until } if *until > now => Some(*resolver),
             _ => None,
         }
     }
@@ -327,7 +340,8 @@ mod tests {
         assert!(table.get(slot).is_none());
         assert!(table.remove(slot).is_none());
         // Retired: known as the resolver's late answer, not outstanding.
-        assert_eq!(table.retired(slot), Some(3));
+        assert_eq!(table.retired(slot, t0), Some(3));
+        assert_eq!(table.retired(slot, t0 + Duration::from_secs(2)), None, "its linger is over");
         assert!(table.is_empty());
     }
 
@@ -351,11 +365,29 @@ mod tests {
         }
         assert_eq!(table.len(), 0);
         let some = *retired.iter().next().unwrap();
-        assert_eq!(table.retired(Slot { socket: 0, id: some }), Some(0));
+        assert_eq!(table.retired(Slot { socket: 0, id: some }, t0), Some(0));
         // After the linger the next insert puts them back into use.
         table.insert(0, 0, 1, t0 + linger, t0 + linger * 2);
-        let still = retired.iter().filter(|&&id| table.retired(Slot { socket: 0, id }).is_some()).count();
+        let still = retired.iter().filter(|&&id| table.retired(Slot { socket: 0, id }, t0).is_some()).count();
         assert_eq!(still, 0);
+    }
+
+    #[test]
+    fn a_socket_crowded_with_retired_ids_still_finds_a_free_one() {
+        let t0 = Instant::now();
+        // Two sockets; everything sent on socket 0 is lost (retired), socket
+        // 1's attempts are answered: table-wide the cap is never reached,
+        // yet socket 0 alone would run out of ids.
+        let mut table = InflightTable::new(2, IdSource::seeded(9), Duration::from_secs(3600));
+        for i in 0..300_000u32 {
+            let (slot, _) = table.insert(i, 0, 1, t0, t0);
+            if slot.socket == 0 {
+                table.retire(slot, t0).unwrap();
+            } else {
+                table.remove(slot).unwrap();
+            }
+        }
+        assert!(table.is_empty());
     }
 
     #[test]
@@ -367,7 +399,8 @@ mod tests {
             let (slot, _) = table.insert(i, 0, 1, t0, t0);
             table.retire(slot, t0).unwrap();
         }
-        let retired = (0..=u16::MAX).filter(|&id| table.retired(Slot { socket: 0, id }).is_some()).count();
+        let retired =
+            (0..=u16::MAX).filter(|&id| table.retired(Slot { socket: 0, id }, t0).is_some()).count();
         assert!(retired <= InflightTable::IDS_PER_SOCKET / 4 * 3, "{retired} retired ids");
         assert!(
             retired >= InflightTable::IDS_PER_SOCKET / 2,

@@ -171,6 +171,13 @@ pub fn peek_id(msg: &[u8]) -> Option<u16> {
     (msg.len() >= 12).then(|| u16::from_be_bytes([msg[0], msg[1]]))
 }
 
+/// Whether the header says "a response to one question" (QR set, QDCOUNT
+/// 1; RFC 1035 §4.1.1): what a late answer must at least look like before
+/// it is counted as late rather than unmatched.
+pub fn looks_like_response(msg: &[u8]) -> bool {
+    msg.len() >= 12 && msg[2] & 0x80 != 0 && msg[4..6] == [0, 1]
+}
+
 /// One MX record as the scanner keeps it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MxRecord {

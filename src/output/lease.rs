@@ -7,27 +7,31 @@
 //! `If-None-Match: *` to create, `If-Match: <etag>` to renew), which Amazon
 //! S3, MinIO, R2 and SeaweedFS honour:
 //!
-//! - taken by creating `_lease.json` only if it does not exist;
-//! - renewed every [`RENEW_EVERY`] by rewriting it only if it is still the
-//!   version this writer wrote;
+//! - taken by creating `_lease.json` only if it does not exist, then renewed
+//!   once at once (so a service without `If-Match` fails before any query);
+//! - renewed every [`RENEW_EVERY`] (every second after a failed attempt) by
+//!   rewriting it only if it is still the version this writer wrote;
 //! - a lease found in place belongs to a writer that may be alive. If it
-//!   names this host and a process that no longer exists (a `kill -9`, a
-//!   requeued Slurm task on the same node), it is taken over at once.
-//!   Otherwise it is watched: renewed within [`TTL`] means another writer
-//!   is alive (a one-line error, before any query); unchanged for [`TTL`] of
-//!   this machine's own clock (no clock comparison between hosts) means its
-//!   writer is gone (a pod that was evicted), and it is taken over.
-//! - Before every write the writer makes sure its lease was confirmed less
-//!   than two thirds of [`TTL`] ago (waiting, within the S3 retry budget,
-//!   for a renewal that is in progress). A writer whose lease was taken
-//!   over stops with an error and writes nothing more.
+//!   names this host, boot and pid namespace and a process that no longer
+//!   exists (a `kill -9`, a requeued Slurm task on the same node), it is
+//!   taken over at once. Otherwise it is watched: renewed within [`TTL`]
+//!   means another writer is alive (a one-line error, before any query);
+//!   unchanged for [`TTL`] of this machine's own clock (no clock comparison
+//!   between hosts) means its writer is gone (an evicted pod): taken over.
+//! - Before every write the writer makes sure its lease was confirmed by a
+//!   renewal *sent* less than two thirds of [`TTL`] ago (waiting, within the
+//!   S3 retry budget, for a renewal in progress). A writer whose lease was
+//!   taken over writes nothing more. The bucket's journal is also written
+//!   conditionally (`remote`), the fence for a write that outlives a lease.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion};
 use serde::{Deserialize, Serialize};
+
+use super::remote::one_line;
 
 /// How long a lease that nobody renews stays its holder's.
 pub const TTL: Duration = Duration::from_secs(30);
@@ -35,6 +39,8 @@ pub const TTL: Duration = Duration::from_secs(30);
 pub const RENEW_EVERY: Duration = Duration::from_secs(10);
 /// The lease object's name in the prefix (`_`: Spark and Hive skip it).
 pub const LEASE: &str = "_lease.json";
+/// The hint for a service that refuses conditional writes.
+const HINT: &str = "(an S3 service that refuses conditional writes needs MXSCAN_S3_LEASE=off)";
 
 /// Who holds a lease: what `_lease.json` says.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,6 +53,10 @@ pub struct Holder {
     pub pid: u32,
     /// Renewals so far: every renewal changes the object, so its ETag.
     pub renewals: u64,
+    /// The kernel's boot id and the pid namespace: a pid means this process
+    /// only within both (containers may share a host name, not a pid space).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid_space: Option<String>,
 }
 
 impl Holder {
@@ -57,6 +67,7 @@ impl Holder {
             host: host_name(),
             pid: std::process::id(),
             renewals: 0,
+            pid_space: pid_space(),
         }
     }
 
@@ -64,8 +75,18 @@ impl Holder {
         PutPayload::from(serde_json::to_vec(self).expect("a holder serialises"))
     }
 
-    fn describe(&self) -> String {
+    /// "host H, pid P", for messages.
+    pub fn describe(&self) -> String {
         format!("host {}, pid {}", self.host, self.pid)
+    }
+
+    /// Whether `self` is a process of this machine and pid space that has
+    /// ended, so that its lease may be taken at once.
+    fn is_gone_from(&self, me: &Holder) -> bool {
+        self.host == me.host
+            && self.pid_space.is_some()
+            && self.pid_space == me.pid_space
+            && !process_alive(self.pid)
     }
 }
 
@@ -78,10 +99,8 @@ pub enum LeaseError {
          stop it, or choose another prefix or shard"
     )]
     Busy(String),
-    /// Another writer took it over while this one was writing.
-    #[error(
-        "another mxscan ({0}) took over {LEASE} (this one could not renew it in time); it writes nothing more"
-    )]
+    /// The lease is no longer this writer's.
+    #[error("{LEASE} is no longer this writer's ({0}); it writes nothing more")]
     Lost(String),
     /// The S3 service did not confirm it.
     #[error("cannot confirm {LEASE}: {0}")]
@@ -95,8 +114,11 @@ pub enum LeaseError {
 struct State {
     me: Holder,
     version: UpdateVersion,
+    /// When the last successful renewal (or the creation) was sent.
     confirmed: Instant,
     lost: Option<String>,
+    /// Why the last renewal failed, if it did.
+    last_error: Option<String>,
 }
 
 #[derive(Debug)]
@@ -106,8 +128,16 @@ struct Shared {
     state: Mutex<State>,
 }
 
-/// A lease this process holds; renewed on the given runtime until dropped
-/// or [released](Self::release).
+/// What one renewal did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Renewal {
+    Renewed,
+    Failed,
+    Lost,
+}
+
+/// A lease this process holds; renewed in the background until dropped or
+/// [released](Self::release).
 #[derive(Debug)]
 pub struct Lease {
     shared: Arc<Shared>,
@@ -116,10 +146,46 @@ pub struct Lease {
     patience: Duration,
 }
 
+fn is_conflict(e: &object_store::Error) -> bool {
+    matches!(e, object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. })
+}
+
+fn is_refusal(e: &object_store::Error) -> bool {
+    matches!(
+        e,
+        object_store::Error::PermissionDenied { .. }
+            | object_store::Error::Unauthenticated { .. }
+            | object_store::Error::NotFound { .. }
+    )
+}
+
+/// A conditional write, which object_store does not retry after a timeout
+/// or a reset connection (it is not idempotent): tried a few times more.
+/// A conflict on a retry may be the earlier attempt's own success; the
+/// caller reads the object back to tell.
+pub(super) async fn put_conditional(
+    store: &dyn ObjectStore,
+    key: &ObjectPath,
+    body: PutPayload,
+    mode: PutMode,
+) -> Result<UpdateVersion, object_store::Error> {
+    let mut attempt = 0;
+    loop {
+        match store.put_opts(key, body.clone(), PutOptions::from(mode.clone())).await {
+            Ok(put) => return Ok(put.into()),
+            Err(e) if attempt < 3 && !is_conflict(&e) && !is_refusal(&e) => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(500 << attempt)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 impl Lease {
     /// Take the lease at `key` (see the module comment), then keep renewing
-    /// it on `runtime`. `waiting` is told once if a live-looking lease must
-    /// be watched first.
+    /// it on the current runtime. `waiting` is told once if a live-looking
+    /// lease must be watched first.
     pub async fn acquire(
         store: Arc<dyn ObjectStore>,
         key: ObjectPath,
@@ -131,23 +197,19 @@ impl Lease {
         // Each pass ends in a write that either succeeds or lost a race to
         // another writer (then the lease is looked at again).
         for _ in 0..8 {
-            let create = PutOptions::from(PutMode::Create);
-            match store.put_opts(&key, me.body(), create).await {
-                Ok(put) => return Ok(Self::start(store, key, me, put.into(), patience)),
-                Err(object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. }) => {
-                }
-                Err(
-                    e @ (object_store::Error::PermissionDenied { .. }
-                    | object_store::Error::Unauthenticated { .. }),
-                ) => return Err(LeaseError::Store("create", one_line(&e))),
-                Err(e) => {
-                    let hint = "(an S3 service that refuses conditional writes needs MXSCAN_S3_LEASE=off)";
-                    return Err(LeaseError::Store("create", format!("{} {hint}", one_line(&e))));
-                }
+            let sent = Instant::now();
+            match put_conditional(&*store, &key, me.body(), PutMode::Create).await {
+                Ok(version) => return Self::start(store, key, me, version, sent, patience).await,
+                Err(e) if is_conflict(&e) => {}
+                Err(e) if is_refusal(&e) => return Err(LeaseError::Store("create", one_line(&e))),
+                Err(e) => return Err(LeaseError::Store("create", format!("{} {HINT}", one_line(&e)))),
             }
             let Some((holder, version)) = read(&*store, &key).await? else { continue };
-            let gone = holder.as_ref().is_some_and(|h| h.host == me.host && !process_alive(h.pid));
-            if !gone {
+            if holder.as_ref().is_some_and(|h| h.token == me.token) {
+                // Our own create, whose answer was lost and retried.
+                return Self::start(store, key, me, version, sent, patience).await;
+            }
+            if !holder.as_ref().is_some_and(|h| h.is_gone_from(&me)) {
                 if !told {
                     waiting(holder.as_ref());
                     told = true;
@@ -161,7 +223,7 @@ impl Lease {
                         Ok(_) => {
                             let who = match read(&*store, &key).await? {
                                 Some((Some(h), _)) => h.describe(),
-                                _ => "unknown".into(),
+                                _ => "a writer that left no readable lease".into(),
                             };
                             return Err(LeaseError::Busy(who));
                         }
@@ -170,36 +232,51 @@ impl Lease {
                     }
                 }
             }
-            let update = PutOptions::from(PutMode::Update(version));
-            match store.put_opts(&key, me.body(), update).await {
-                Ok(put) => return Ok(Self::start(store, key, me, put.into(), patience)),
-                Err(object_store::Error::Precondition { .. } | object_store::Error::NotFound { .. }) => {}
-                Err(e) => return Err(LeaseError::Store("take over", one_line(&e))),
+            let sent = Instant::now();
+            match put_conditional(&*store, &key, me.body(), PutMode::Update(version)).await {
+                Ok(version) => return Self::start(store, key, me, version, sent, patience).await,
+                Err(e) if is_conflict(&e) || matches!(e, object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(LeaseError::Store("take over", format!("{} {HINT}", one_line(&e)))),
             }
         }
         Err(LeaseError::Unconfirmed("it kept changing while this writer tried to take it".into()))
     }
 
-    fn start(
+    /// Hold the lease just written: renew it once now (a service that cannot
+    /// renew fails here, before any query), then in the background.
+    async fn start(
         store: Arc<dyn ObjectStore>,
         key: ObjectPath,
         me: Holder,
         version: UpdateVersion,
+        sent: Instant,
         patience: Duration,
-    ) -> Self {
-        let state = Mutex::new(State { me, version, confirmed: Instant::now(), lost: None });
+    ) -> Result<Self, LeaseError> {
+        let state = Mutex::new(State { me, version, confirmed: sent, lost: None, last_error: None });
         let shared = Arc::new(Shared { store, key, state });
+        match shared.renew().await {
+            Renewal::Renewed => {}
+            Renewal::Lost => return Err(LeaseError::Lost(shared.lock().lost.clone().unwrap_or_default())),
+            Renewal::Failed => {
+                let why = shared.lock().last_error.clone().unwrap_or_default();
+                return Err(LeaseError::Store("renew", format!("{why} {HINT}")));
+            }
+        }
         let renewing = Arc::clone(&shared);
         let renewer = tokio::spawn(async move {
+            let mut pause = RENEW_EVERY;
             loop {
-                tokio::time::sleep(RENEW_EVERY).await;
-                if !renewing.renew().await {
-                    return;
-                }
+                tokio::time::sleep(pause).await;
+                pause = match renewing.renew().await {
+                    Renewal::Renewed => RENEW_EVERY,
+                    // Soon again: the lease must not lapse over one blip.
+                    Renewal::Failed => Duration::from_secs(1),
+                    Renewal::Lost => return,
+                };
             }
         })
         .abort_handle();
-        Self { shared, renewer, patience }
+        Ok(Self { shared, renewer, patience })
     }
 
     /// Make sure the lease is still this writer's before it writes: lost is
@@ -209,37 +286,54 @@ impl Lease {
         let started = Instant::now();
         loop {
             {
-                let state = self.shared.state.lock().expect("lease lock");
-                if let Some(who) = &state.lost {
-                    return Err(LeaseError::Lost(who.clone()));
+                let state = self.shared.lock();
+                if let Some(why) = &state.lost {
+                    return Err(LeaseError::Lost(why.clone()));
                 }
                 if state.confirmed.elapsed() < TTL / 3 * 2 {
                     return Ok(());
                 }
-            }
-            if started.elapsed() > self.patience {
-                let since = self.shared.state.lock().expect("lease lock").confirmed.elapsed();
-                return Err(LeaseError::Unconfirmed(format!("not renewed for {} s", since.as_secs())));
+                if started.elapsed() > self.patience {
+                    let why = state.last_error.as_deref().unwrap_or("no answer");
+                    let since = state.confirmed.elapsed().as_secs();
+                    return Err(LeaseError::Unconfirmed(format!("not renewed for {since} s: {why}")));
+                }
             }
             std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Renew now, and say whether the lease is still this writer's: for a
+    /// write that must not land if another writer has taken over since the
+    /// last renewal.
+    pub fn renew_now(&self) -> impl Future<Output = Result<(), LeaseError>> + Send + 'static + use<> {
+        let shared = Arc::clone(&self.shared);
+        async move {
+            match shared.renew().await {
+                Renewal::Renewed => Ok(()),
+                Renewal::Lost => Err(LeaseError::Lost(shared.lock().lost.clone().unwrap_or_default())),
+                Renewal::Failed => {
+                    Err(LeaseError::Unconfirmed(shared.lock().last_error.clone().unwrap_or_default()))
+                }
+            }
         }
     }
 
     /// The scan is over (complete or not): stop renewing, and delete the
     /// lease if it is still this writer's, so the next writer need not wait.
     /// Best effort and bounded: a lease left behind lapses by itself.
-    pub fn release(&self) -> impl Future<Output = ()> + Send + 'static {
+    pub fn release(&self) -> impl Future<Output = ()> + Send + 'static + use<> {
         self.renewer.abort();
         let shared = Arc::clone(&self.shared);
         async move {
             let token = {
-                let state = shared.state.lock().expect("lease lock");
+                let state = shared.lock();
                 if state.lost.is_some() {
                     return;
                 }
                 state.me.token.clone()
             };
-            let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            let _ = tokio::time::timeout(Duration::from_secs(10), async {
                 if let Ok(Some((Some(holder), _))) = read(&*shared.store, &shared.key).await
                     && holder.token == token
                 {
@@ -258,44 +352,61 @@ impl Drop for Lease {
 }
 
 impl Shared {
-    /// One renewal; false once the lease is lost (renewing stops).
-    async fn renew(&self) -> bool {
+    /// The state, also after a panic elsewhere (it holds plain values).
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// One renewal.
+    async fn renew(&self) -> Renewal {
         let (body, version) = {
-            let mut state = self.state.lock().expect("lease lock");
+            let mut state = self.lock();
+            if state.lost.is_some() {
+                return Renewal::Lost;
+            }
             state.me.renewals += 1;
             (state.me.body(), state.version.clone())
         };
-        match self.store.put_opts(&self.key, body, PutOptions::from(PutMode::Update(version))).await {
-            Ok(put) => {
-                let mut state = self.state.lock().expect("lease lock");
-                state.version = put.into();
-                state.confirmed = Instant::now();
-                true
+        let sent = Instant::now();
+        match put_conditional(&*self.store, &self.key, body, PutMode::Update(version)).await {
+            Ok(version) => {
+                let mut state = self.lock();
+                state.version = version;
+                state.confirmed = sent;
+                state.last_error = None;
+                Renewal::Renewed
             }
-            Err(object_store::Error::Precondition { .. } | object_store::Error::NotFound { .. }) => {
+            Err(e) if is_conflict(&e) || matches!(e, object_store::Error::NotFound { .. }) => {
                 // Our own write may have landed with its answer lost (and
                 // the retry then failed): the object says whose it is.
                 let found = read(&*self.store, &self.key).await;
-                let mut state = self.state.lock().expect("lease lock");
+                let mut state = self.lock();
                 match found {
                     Ok(Some((Some(holder), version))) if holder.token == state.me.token => {
                         state.me.renewals = holder.renewals;
                         state.version = version;
-                        state.confirmed = Instant::now();
-                        true
+                        state.confirmed = sent;
+                        Renewal::Renewed
                     }
                     Ok(Some((holder, _))) => {
-                        state.lost = Some(holder.map_or_else(|| "unknown".into(), |h| h.describe()));
-                        false
+                        let who = holder.map_or_else(|| "unreadable".into(), |h| h.describe());
+                        state.lost = Some(format!("another mxscan took it over: {who}"));
+                        Renewal::Lost
                     }
                     Ok(None) => {
-                        state.lost = Some(format!("{LEASE} was deleted"));
-                        false
+                        state.lost = Some("it was deleted".into());
+                        Renewal::Lost
                     }
-                    Err(_) => true, // unknown yet: ensure() waits for the next renewal
+                    Err(e) => {
+                        state.last_error = Some(e.to_string());
+                        Renewal::Failed
+                    }
                 }
             }
-            Err(_) => true, // the service is away: ensure() waits, within its patience
+            Err(e) => {
+                self.lock().last_error = Some(one_line(&e));
+                Renewal::Failed
+            }
         }
     }
 }
@@ -330,6 +441,14 @@ fn host_name() -> String {
     "unknown".into()
 }
 
+/// The kernel's boot id and this process's pid namespace (Linux), which
+/// together say where a pid means something.
+fn pid_space() -> Option<String> {
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+    let ns = std::fs::read_link("/proc/self/ns/pid").ok()?;
+    Some(format!("{} {}", boot.trim(), ns.display()))
+}
+
 /// Whether process `pid` exists on this host (EPERM: it exists, someone
 /// else's).
 fn process_alive(pid: u32) -> bool {
@@ -341,8 +460,6 @@ fn process_alive(pid: u32) -> bool {
     let alive = unsafe { libc::kill(pid, 0) } == 0;
     alive || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
-
-use super::remote::one_line;
 
 #[cfg(test)]
 mod tests {
@@ -364,7 +481,8 @@ mod tests {
         let mut child = std::process::Command::new("true").spawn().unwrap();
         let dead = child.id();
         child.wait().unwrap();
-        let left = Holder { token: "old".into(), host: host_name(), pid: dead, renewals: 7 };
+        let left =
+            Holder { token: "old".into(), host: host_name(), pid: dead, renewals: 7, pid_space: pid_space() };
         write(&store, &left).await;
         let started = Instant::now();
         let lease =
@@ -385,14 +503,18 @@ mod tests {
                 .await
                 .unwrap();
         // Renewals keep it.
-        assert!(lease.shared.renew().await && lease.shared.renew().await);
+        assert_eq!(
+            (lease.shared.renew().await, lease.shared.renew().await),
+            (Renewal::Renewed, Renewal::Renewed)
+        );
         lease.ensure().unwrap();
         // Another writer rewrites it (it waited out a renewal that never came).
-        let other = Holder { token: "other".into(), host: "pod-b".into(), pid: 9, renewals: 0 };
+        let other =
+            Holder { token: "other".into(), host: "pod-b".into(), pid: 9, renewals: 0, pid_space: None };
         write(&store, &other).await;
-        assert!(!lease.shared.renew().await, "renewing stops once the lease is lost");
+        assert_eq!(lease.shared.renew().await, Renewal::Lost, "renewing stops once the lease is lost");
         let err = lease.ensure().unwrap_err();
-        assert!(matches!(&err, LeaseError::Lost(who) if who == "host pod-b, pid 9"), "{err}");
+        assert!(matches!(&err, LeaseError::Lost(why) if why.ends_with("host pod-b, pid 9")), "{err}");
         // Giving it up leaves the other writer's lease alone.
         lease.release().await;
         let still: Holder =
@@ -406,9 +528,9 @@ mod tests {
         let lease = Lease::acquire(store.clone(), key(), Duration::from_secs(1), |_| {}).await.unwrap();
         // Our own write is in the store, but the version we remember is stale
         // (as after a retried request whose first attempt succeeded).
-        let mine = lease.shared.state.lock().unwrap().me.clone();
+        let mine = lease.shared.lock().me.clone();
         write(&store, &Holder { renewals: mine.renewals + 1, ..mine }).await;
-        assert!(lease.shared.renew().await);
+        assert_eq!(lease.shared.renew().await, Renewal::Renewed);
         lease.ensure().unwrap();
         lease.release().await;
         assert!(matches!(store.get(&key()).await, Err(object_store::Error::NotFound { .. })));

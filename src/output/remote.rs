@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex};
 
 use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as ObjectPath;
-use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutPayload, UpdateVersion};
 use tokio::io::AsyncWriteExt;
 
 use super::OutputError;
@@ -44,8 +44,12 @@ pub struct Remote {
     url: String,
     store: Arc<dyn ObjectStore>,
     prefix: ObjectPath,
-    runtime: tokio::runtime::Runtime,
+    /// `None` only while being dropped.
+    runtime: Option<tokio::runtime::Runtime>,
     journal: Mutex<(Manifest, Vec<PartEntry>)>,
+    /// The version of the bucket's journal this writer wrote last (or read):
+    /// the journal is rewritten only if it is still that one.
+    journal_version: Mutex<Option<UpdateVersion>>,
     /// Taken in `reconcile`, before the bucket is changed.
     lease: Mutex<Option<Lease>>,
     /// `MXSCAN_S3_LEASE=off`: for an S3 service that refuses conditional
@@ -116,7 +120,8 @@ impl Remote {
             url: url.to_string(),
             store,
             prefix: ObjectPath::from(prefix.trim_matches('/')),
-            runtime,
+            runtime: Some(runtime),
+            journal_version: Mutex::new(None),
             journal: Mutex::new((manifest.clone(), Vec::new())),
             lease: Mutex::new(None),
             without_lease: std::env::var("MXSCAN_S3_LEASE").is_ok_and(|v| v == "off"),
@@ -137,17 +142,27 @@ impl Remote {
     /// Run `f` on the S3 runtime's thread and wait for it.
     fn block<T: Send + 'static>(&self, f: impl Future<Output = T> + Send + 'static) -> T {
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        self.runtime.spawn(async move {
+        let runtime = self.runtime.as_ref().expect("the S3 runtime lives as long as the Remote");
+        runtime.spawn(async move {
             let _ = tx.send(f.await);
         });
         rx.recv().expect("the S3 runtime runs every task it is given to the end")
     }
 
     fn get(&self, name: &str) -> Result<Option<Vec<u8>>, OutputError> {
+        Ok(self.get_versioned(name)?.map(|(bytes, _)| bytes))
+    }
+
+    /// An object and its version, `None` if there is none.
+    fn get_versioned(&self, name: &str) -> Result<Option<(Vec<u8>, UpdateVersion)>, OutputError> {
         let (store, key) = (Arc::clone(&self.store), self.key(name));
         self.block(async move {
             match store.get(&key).await {
-                Ok(got) => got.bytes().await.map(|b| Some(b.to_vec())),
+                Ok(got) => {
+                    let version =
+                        UpdateVersion { e_tag: got.meta.e_tag.clone(), version: got.meta.version.clone() };
+                    got.bytes().await.map(|b| Some((b.to_vec(), version)))
+                }
                 Err(object_store::Error::NotFound { .. }) => Ok(None),
                 Err(e) => Err(e),
             }
@@ -193,15 +208,17 @@ impl Remote {
         let (store, key) = (Arc::clone(&self.store), self.key(name));
         let failed =
             |e: object_store::Error| fail(&self.url, format!("cannot upload {name}: {}", one_line(&e)));
-        if body.len() < MULTIPART_ABOVE {
+        if body.len() < MULTIPART_ABOVE && !self.without_lease {
             let payload = PutPayload::from(body);
             let (again, retry_key, retry_store) = (payload.clone(), key.clone(), Arc::clone(&store));
             let created = self
-                .block(async move { store.put_opts(&key, payload, PutOptions::from(PutMode::Create)).await });
+                .block(async move { lease::put_conditional(&*store, &key, payload, PutMode::Create).await });
             return match created {
                 Ok(_) => Ok(()),
                 Err(object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. }) => {
-                    self.ensure_lease()?;
+                    // Overwrite only what a renewal made just now proves ours.
+                    let renewal = self.lease_renewal()?;
+                    self.block(renewal).map_err(|e| fail(&self.url, e))?;
                     self.block(async move { retry_store.put(&retry_key, again).await })
                         .map(|_| ())
                         .map_err(failed)
@@ -217,21 +234,74 @@ impl Remote {
         .map_err(|e| fail(&self.url, format!("cannot upload {name}: {}", one_line(&e))))
     }
 
+    /// A renewal of the lease, to run with `block`.
+    fn lease_renewal(
+        &self,
+    ) -> Result<impl Future<Output = Result<(), lease::LeaseError>> + use<>, OutputError> {
+        match &*self.lease.lock().expect("lease lock") {
+            Some(lease) => Ok(lease.renew_now()),
+            None => Err(fail(&self.url, "writes before the lease was taken")),
+        }
+    }
+
+    /// Rewrite the bucket's journal, only if it is still the version this
+    /// writer wrote last: the fence against a writer whose lease lapsed
+    /// while one of its writes was on its way.
     fn put_journal(&self, journal: &(Manifest, Vec<PartEntry>)) -> Result<(), OutputError> {
-        self.put(JOURNAL, dataset::journal_text(&journal.0, &journal.1))
+        let body = dataset::journal_text(&journal.0, &journal.1);
+        if self.without_lease {
+            return self.put(JOURNAL, body);
+        }
+        self.ensure_lease()?;
+        let mode = match self.journal_version.lock().expect("journal version lock").clone() {
+            Some(version) => PutMode::Update(version),
+            None => PutMode::Create,
+        };
+        let (store, key, payload) =
+            (Arc::clone(&self.store), self.key(JOURNAL), PutPayload::from(body.clone()));
+        let written = self.block(async move { lease::put_conditional(&*store, &key, payload, mode).await });
+        let version = match written {
+            Ok(version) => version,
+            Err(
+                object_store::Error::AlreadyExists { .. }
+                | object_store::Error::Precondition { .. }
+                | object_store::Error::NotFound { .. },
+            ) => match self.get_versioned(JOURNAL)? {
+                // Our own write, whose answer was lost and retried.
+                Some((text, version)) if text == body => version,
+                _ => {
+                    return Err(fail(
+                        &self.url,
+                        format!("{JOURNAL} was changed by another writer; this one writes nothing more"),
+                    ));
+                }
+            },
+            Err(e) => return Err(self.err(&format!("write {JOURNAL}"), e)),
+        };
+        *self.journal_version.lock().expect("journal version lock") = Some(version);
+        Ok(())
     }
 
     /// See the module comment.
     fn reconcile(&self, spool: &Path, manifest: Manifest, resume: bool) -> Result<Dataset, OutputError> {
+        let earlier = || {
+            fail(
+                &self.url,
+                format!(
+                    "holds an earlier scan ({JOURNAL}); add --resume to continue it, or choose another prefix"
+                ),
+            )
+        };
+        if !resume && self.get(JOURNAL)?.is_some() {
+            return Err(earlier());
+        }
+        self.take_lease()?;
+        // Read (again) under the lease: a writer that was still alive while
+        // this one waited may have moved the journal on.
         let mut journal = (manifest.clone(), Vec::new());
-        if let Some(text) = self.get(JOURNAL)? {
+        if let Some((text, version)) = self.get_versioned(JOURNAL)? {
             if !resume {
-                return Err(fail(
-                    &self.url,
-                    format!(
-                        "holds an earlier scan ({JOURNAL}); add --resume to continue it, or choose another prefix"
-                    ),
-                ));
+                return Err(earlier());
             }
             let (old, entries) = dataset::parse_journal(&String::from_utf8_lossy(&text))
                 .map_err(|e| fail(&self.url, format!("{JOURNAL}: {e}")))?;
@@ -239,8 +309,8 @@ impl Remote {
                 return Err(fail(&self.url, why));
             }
             journal = (old, entries);
+            *self.journal_version.lock().expect("journal version lock") = Some(version);
         }
-        self.take_lease()?;
         // A run is starting: until it completes, the dataset is not complete.
         self.delete(SUCCESS)?;
         self.delete(STATS)?;
@@ -283,9 +353,10 @@ impl Remote {
             (Arc::clone(&self.store), self.key(lease::LEASE), self.patience, self.url.clone());
         let taken = self.block(async move {
             Lease::acquire(store, key, patience, move |holder| {
-                let who = holder.map_or_else(|| "an unreadable holder".to_string(), |h| format!("host {}, pid {}", h.host, h.pid));
+                let who = holder.map_or_else(|| "an unreadable holder".to_string(), lease::Holder::describe);
                 eprintln!(
-                    "mxscan: {url}: {} is held ({who}); waiting up to {} s to see whether its writer is alive",
+                    "mxscan: {url}: {} is held ({who}); watching it: renewed means its writer is alive, \
+                     {} s unchanged means it is gone",
                     lease::LEASE,
                     lease::TTL.as_secs()
                 );
@@ -331,9 +402,18 @@ impl Uploader for Remote {
 }
 
 impl Drop for Remote {
-    /// A scan that stopped early (an error, Ctrl-C) gives its lease up too.
+    /// A scan that stopped early (an error, Ctrl-C) gives its lease up too;
+    /// then the runtime goes without waiting for its blocking threads (a
+    /// name lookup of an unreachable endpoint may still be running).
     fn drop(&mut self) {
-        self.release_lease();
+        let lease = self.lease.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        if let Some(lease) = lease {
+            // Bounded inside `release`.
+            self.block(lease.release());
+        }
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
     }
 }
 

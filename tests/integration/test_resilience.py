@@ -94,12 +94,13 @@ def test_randomized_case_through_unbound_is_as_right(mxscan_bin, testbed, tmp_pa
     ok(proc, "mxscan scan --randomize-case")
     # Every answer that echoes the case is accepted. At --rate 0 against a cold Unbound some questions are
     # sent again before their first answer comes; the answer that loses the race is late (its attempt had
-    # left), never unmatched. Broken 0x20 handling would leave answers unmatched (their question differs).
+    # left), not unmatched (only one later than the id's linger, 4 s, would be: allow 0.1 %). Broken 0x20
+    # handling would leave nearly every answer unmatched (the question differs in case).
     line = proc.stderr.decode(errors="replace")
     unmatched = int(re.search(r"\((\d+) unmatched,", line).group(1))
     answers = int(re.search(r"(\d+) answers,", line).group(1))
     late = int(re.search(r"(\d+) late answers ignored", line).group(1))
-    assert unmatched == 0 and answers > 0 and late < answers, line
+    assert answers > 0 and unmatched * 1000 <= answers and late < answers, line
     problems = compare(read_parquet(out), testbed.truth)
     if problems:
         pytest.fail(problems, pytrace=False)

@@ -326,5 +326,7 @@ def test_two_engine_threads_give_every_row_right(mxscan_bin, testbed, tmp_path):
     # Each engine asks its own domains' questions: together at least one MX query per domain.
     assert counters["queries_sent"] >= sum(1 for r in rows if r["status"] != "invalid")
     # An answer that loses a retransmission race (or comes after --timeout) is late, not unmatched: unmatched
-    # datagrams are forged, duplicated or misrouted, and an engine that read another engine's socket would show them.
-    assert counters["answers"] > 0 and counters["unmatched"] == 0 and counters["late"] < counters["answers"]
+    # datagrams are forged, duplicated or misrouted, and an engine that read another engine's socket would show
+    # them by the thousand. A resolver's answer later than the id's linger (4 s) is unmatched too: allow 0.1 %.
+    assert counters["answers"] > 0 and counters["unmatched"] * 1000 <= counters["answers"], counters
+    assert counters["late"] < counters["answers"], counters

@@ -95,7 +95,8 @@ pub struct CoreStats {
     /// Answers accepted (UDP and TCP).
     pub answers: u64,
     /// Datagrams that matched no outstanding query (wrong id, source or
-    /// question): duplicated, forged, or later than the id's linger.
+    /// question, or not a response): duplicated, forged, or later than the
+    /// id's linger (twice `--timeout`, at least 4 s).
     pub unmatched: u64,
     /// Answers from the resolver asked to an attempt that had left without
     /// its answer (timed out, or another attempt of its lookup was answered
@@ -225,7 +226,7 @@ impl ScanCore {
         assert!(!cfg.resolvers.is_empty(), "at least one resolver");
         // A retired id stays out of use long enough for the answer a
         // resolver still sends after our timeout to be known as late.
-        let linger = cfg.timeout.max(Duration::from_secs(2));
+        let linger = (cfg.timeout * 2).max(Duration::from_secs(4));
         let mut inflight = InflightTable::new(cfg.sockets, ids, linger);
         // Silence long enough to be no lossy burst: several timeouts.
         let health = ResolverHealth::new(cfg.resolvers.len(), (cfg.timeout * 5).max(Duration::from_secs(2)));
@@ -426,8 +427,8 @@ impl ScanCore {
         };
         let slot = Slot { socket, id };
         let Some(&pending) = self.inflight.get(slot) else {
-            let asked = self.inflight.retired(slot).map(|r| self.cfg.resolvers[r as usize]);
-            if asked == Some(src) {
+            let asked = self.inflight.retired(slot, now).map(|r| self.cfg.resolvers[r as usize]);
+            if asked == Some(src) && wire::looks_like_response(bytes) {
                 self.stats.late += 1;
             } else {
                 self.stats.unmatched += 1;
@@ -440,8 +441,12 @@ impl ScanCore {
         }
         let Some(lookup) = self.lookups.for_attempt(pending.lookup, pending.seq) else {
             // An attempt of a lookup that another attempt already decided.
-            self.inflight.retire(slot, now);
-            self.stats.late += 1;
+            if wire::looks_like_response(bytes) {
+                self.inflight.retire(slot, now);
+                self.stats.late += 1;
+            } else {
+                self.stats.unmatched += 1;
+            }
             return;
         };
         let parsed = if self.cfg.randomize_case {
