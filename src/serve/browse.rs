@@ -185,27 +185,79 @@ pub(super) async fn export(
         "export.parquet" => ("application/vnd.apache.parquet", false),
         _ => return super::not_found().await,
     };
-    let body = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, String> {
-        let mut out = Vec::new();
-        if csv {
-            index.export_csv(&q, &mut out).map_err(|e| e.to_string())?;
+    // Streamed: the rows are written on a blocking thread into chunks that
+    // the response sends as they come, so an export of millions of rows
+    // costs the server a few chunks of memory, not the whole file.
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tokio::task::spawn_blocking(move || {
+        let mut out = ChunkWriter { tx, buf: Vec::with_capacity(CHUNK) };
+        let written = if csv {
+            index.export_csv(&q, &mut out).map(drop)
         } else {
-            index.export_parquet(&q, &mut out).map_err(|e| e.to_string())?;
+            index.export_parquet(&q, &mut out).map(drop).map_err(std::io::Error::other)
+        };
+        // An error after the first chunk can only end the body early: the
+        // client sees an incomplete transfer, never a short file as whole.
+        match written.and_then(|()| std::io::Write::flush(&mut out)) {
+            Ok(()) => {}
+            Err(e) => {
+                let _ = out.tx.blocking_send(Err(e));
+            }
         }
-        Ok(out)
-    })
-    .await
-    .expect("no panic");
-    match body {
-        Ok(body) => {
-            let mut response = body.into_response();
-            let headers = response.headers_mut();
-            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-            let disposition = format!("attachment; filename=\"mxscan-{file}\"");
-            headers.insert(header::CONTENT_DISPOSITION, HeaderValue::from_str(&disposition).expect("ascii"));
-            response
+    });
+    let mut response = axum::body::Body::from_stream(Chunks(rx)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    let disposition = format!("attachment; filename=\"mxscan-{file}\"");
+    headers.insert(header::CONTENT_DISPOSITION, HeaderValue::from_str(&disposition).expect("ascii"));
+    response
+}
+
+/// Bytes per chunk of a streamed export.
+const CHUNK: usize = 256 * 1024;
+
+/// Hands what an export writes to the response in [`CHUNK`]s; a client
+/// that went away is a broken pipe, which ends the export.
+struct ChunkWriter {
+    tx: tokio::sync::mpsc::Sender<std::io::Result<bytes::Bytes>>,
+    buf: Vec<u8>,
+}
+
+impl ChunkWriter {
+    fn send(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
         }
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, Html(layout("Export", "", &esc(&e)))).into_response(),
+        let chunk = bytes::Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK)));
+        self.tx.blocking_send(Ok(chunk)).map_err(|_| std::io::ErrorKind::BrokenPipe.into())
+    }
+}
+
+impl std::io::Write for ChunkWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= CHUNK {
+            self.send()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.send()
+    }
+}
+
+/// The receiving end as the body's stream.
+struct Chunks(tokio::sync::mpsc::Receiver<std::io::Result<bytes::Bytes>>);
+
+impl futures_core::Stream for Chunks {
+    type Item = std::io::Result<bytes::Bytes>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        self.0.poll_recv(cx)
     }
 }
 

@@ -259,6 +259,8 @@ def test_scan_exports_every_matching_row(scan_server, tmp_path):
     want = sorted(r[0] for r in sql(out, "select domain from SCAN where provider = 'microsoft'"))
     status, headers, body = get(f"{base}/scan/export.csv?provider=microsoft")
     assert status == 200 and headers["Content-Type"].startswith("text/csv")
+    # Streamed as it is written (chunked), not built whole in the server's memory first.
+    assert headers["Transfer-Encoding"] == "chunked" and "Content-Length" not in headers, dict(headers)
     lines = body.splitlines()
     assert lines[0] == "domain,rank,status,provider,provider_category,mx_count,tiers,findings"
     assert sorted(l.split(",")[0] for l in lines[1:]) == want
