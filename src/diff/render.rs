@@ -291,7 +291,6 @@ pub fn html(s: &DiffSummary) -> String {
         data(&s.old),
         data(&s.new)
     );
-
     o.push_str("<div class=\"cards\">");
     card(&mut o, "changed", &thousands(s.changed), &format!("of {} in both", thousands(s.rows.in_both)));
     card(

@@ -92,13 +92,15 @@ enum Entry {
 pub struct InflightTable {
     slots: Vec<Entry>,
     sockets: u16,
+    /// Waiting attempts.
     len: usize,
+    /// Per socket: ids not free (waiting or retired).
+    taken: Vec<u32>,
     /// How long a retired id stays out of use.
     linger: Duration,
-    /// Retired slots in retirement order (the linger is constant, so this is
-    /// also expiry order). An entry is stale once its slot holds something
-    /// else.
-    retired: VecDeque<(Instant, Slot)>,
+    /// Per socket: its retired ids, oldest first (the linger is constant, so
+    /// this is also the order in which they come free).
+    retired: Vec<VecDeque<u16>>,
     next_socket: u16,
     next_seq: u64,
     ids: IdSource,
@@ -116,8 +118,9 @@ impl InflightTable {
             slots: vec![Entry::Free; sockets as usize * 65536],
             sockets,
             len: 0,
+            taken: vec![0; sockets as usize],
             linger,
-            retired: VecDeque::new(),
+            retired: vec![VecDeque::new(); sockets as usize],
             next_socket: 0,
             next_seq: 0,
             ids,
@@ -162,28 +165,16 @@ impl InflightTable {
         deadline: Instant,
     ) -> (Slot, u64) {
         assert!(self.len < self.slots.len(), "in-flight table full");
-        self.release_retired(now);
         let socket = self.next_socket;
         self.next_socket = (self.next_socket + 1) % self.sockets;
+        self.make_room(socket, now);
         let base = socket as usize * 65536;
         // With at most a few thousand ids in use per socket a random probe
         // almost always hits a free one at once.
         // The command line keeps the table at most half full
         // (`--concurrency` against sockets × ids), so this ends quickly.
         let mut id = self.ids.next_u16();
-        let mut misses = 0u32;
         while self.slots[base + id as usize] != Entry::Free {
-            misses += 1;
-            if misses.is_multiple_of(64) {
-                // This socket is crowded with retired ids (it lost more than
-                // the others): give the oldest retired ids back early. Only
-                // waiting attempts can fill a socket, and the command line
-                // keeps those at half the ids.
-                let Some((_, oldest)) = self.retired.pop_front() else {
-                    panic!("in-flight table full on socket {socket}");
-                };
-                self.free_if_retired(oldest);
-            }
             id = self.ids.next_u16();
         }
         self.next_seq += 1;
@@ -191,6 +182,7 @@ impl InflightTable {
         self.slots[base + id as usize] =
             Entry::Waiting(Pending { lookup, seq, resolver, attempt, sent_at: now });
         self.len += 1;
+        self.taken[socket as usize] += 1;
         let slot = Slot { socket, id };
         self.deadlines.push_back((deadline, slot, seq));
         (slot, seq)
@@ -217,10 +209,9 @@ impl InflightTable {
     /// Forget the attempt at `slot` (answered): the id is free at once. Its
     /// deadline entry goes stale and is skipped later.
     pub fn remove(&mut self, slot: Slot) -> Option<Pending> {
-        let entry = self.slots.get_mut(Self::index(slot))?;
-        let Entry::Waiting(pending) = *entry else { return None };
-        *entry = Entry::Free;
-        self.len -= 1;
+        let pending = self.take_waiting(slot)?;
+        self.slots[Self::index(slot)] = Entry::Free;
+        self.taken[slot.socket as usize] -= 1;
         Some(pending)
     }
 
@@ -228,16 +219,18 @@ impl InflightTable {
     /// decided its lookup): the id lingers, retired, so that the answer still
     /// on its way is known as late.
     pub fn retire(&mut self, slot: Slot, now: Instant) -> Option<Pending> {
-        let pending = self.remove(slot)?;
-        let until = now + self.linger;
-        self.slots[Self::index(slot)] = Entry::Retired { resolver: pending.resolver, until };
-        self.retired.push_back((until, slot));
-        // Keep the table at most three quarters taken, so that a free id is
-        // still found at once: the oldest retired ids go back into use early.
-        while self.len + self.retired.len() > self.slots.len() / 4 * 3 {
-            let Some((_, oldest)) = self.retired.pop_front() else { break };
-            self.free_if_retired(oldest);
-        }
+        let pending = self.take_waiting(slot)?;
+        self.slots[Self::index(slot)] =
+            Entry::Retired { resolver: pending.resolver, until: now + self.linger };
+        self.retired[slot.socket as usize].push_back(slot.id);
+        Some(pending)
+    }
+
+    /// The attempt waiting at `slot`, no longer counted as waiting; the
+    /// caller says what the slot holds now.
+    fn take_waiting(&mut self, slot: Slot) -> Option<Pending> {
+        let Entry::Waiting(pending) = *self.slots.get(Self::index(slot))? else { return None };
+        self.len -= 1;
         Some(pending)
     }
 
@@ -259,21 +252,25 @@ impl InflightTable {
         Some((slot, pending))
     }
 
-    /// Put the ids whose linger is over back into use.
-    fn release_retired(&mut self, now: Instant) {
-        while let Some(&(until, slot)) = self.retired.front() {
-            if until > now {
+    /// Before an id is taken on `socket`: its retired ids whose linger is
+    /// over go back into use, and so do the oldest others while the socket
+    /// is three quarters taken (a lossy source port would otherwise fill its
+    /// ids with retired ones), so that a random probe finds a free id at
+    /// once. Waiting attempts alone the command line keeps at half the ids.
+    fn make_room(&mut self, socket: u16, now: Instant) {
+        const CROWDED: u32 = (InflightTable::IDS_PER_SOCKET / 4 * 3) as u32;
+        let s = socket as usize;
+        while let Some(&id) = self.retired[s].front() {
+            let index = Self::index(Slot { socket, id });
+            let Entry::Retired { until, .. } = self.slots[index] else {
+                unreachable!("a retired id stays retired until it leaves this queue")
+            };
+            if until > now && self.taken[s] < CROWDED {
                 break;
             }
-            self.retired.pop_front();
-            self.free_if_retired(slot);
-        }
-    }
-
-    fn free_if_retired(&mut self, slot: Slot) {
-        let entry = &mut self.slots[Self::index(slot)];
-        if matches!(entry, Entry::Retired { .. }) {
-            *entry = Entry::Free;
+            self.retired[s].pop_front();
+            self.slots[index] = Entry::Free;
+            self.taken[s] -= 1;
         }
     }
 

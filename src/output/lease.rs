@@ -159,21 +159,22 @@ fn is_refusal(e: &object_store::Error) -> bool {
     )
 }
 
-/// A conditional write, which object_store does not retry after a timeout
-/// or a reset connection (it is not idempotent): tried a few times more.
-/// A conflict on a retry may be the earlier attempt's own success; the
-/// caller reads the object back to tell.
+/// A write in `mode`. A conditional one object_store does not retry after
+/// a timeout or a reset connection (it is not idempotent): tried a few
+/// times more here. A conflict on a retry may be the earlier attempt's own
+/// success; the caller reads the object back to tell.
 pub(super) async fn put_conditional(
     store: &dyn ObjectStore,
     key: &ObjectPath,
     body: PutPayload,
     mode: PutMode,
 ) -> Result<UpdateVersion, object_store::Error> {
+    let retried_by_store = matches!(mode, PutMode::Overwrite);
     let mut attempt = 0;
     loop {
         match store.put_opts(key, body.clone(), PutOptions::from(mode.clone())).await {
             Ok(put) => return Ok(put.into()),
-            Err(e) if attempt < 3 && !is_conflict(&e) && !is_refusal(&e) => {
+            Err(e) if !retried_by_store && attempt < 3 && !is_conflict(&e) && !is_refusal(&e) => {
                 attempt += 1;
                 tokio::time::sleep(Duration::from_millis(500 << attempt)).await;
             }
@@ -254,14 +255,10 @@ impl Lease {
     ) -> Result<Self, LeaseError> {
         let state = Mutex::new(State { me, version, confirmed: sent, lost: None, last_error: None });
         let shared = Arc::new(Shared { store, key, state });
-        match shared.renew().await {
-            Renewal::Renewed => {}
-            Renewal::Lost => return Err(LeaseError::Lost(shared.lock().lost.clone().unwrap_or_default())),
-            Renewal::Failed => {
-                let why = shared.lock().last_error.clone().unwrap_or_default();
-                return Err(LeaseError::Store("renew", format!("{why} {HINT}")));
-            }
-        }
+        shared.renew_checked().await.map_err(|e| match e {
+            LeaseError::Unconfirmed(why) => LeaseError::Store("renew", format!("{why} {HINT}")),
+            other => other,
+        })?;
         let renewing = Arc::clone(&shared);
         let renewer = tokio::spawn(async move {
             let mut pause = RENEW_EVERY;
@@ -308,15 +305,7 @@ impl Lease {
     /// last renewal.
     pub fn renew_now(&self) -> impl Future<Output = Result<(), LeaseError>> + Send + 'static + use<> {
         let shared = Arc::clone(&self.shared);
-        async move {
-            match shared.renew().await {
-                Renewal::Renewed => Ok(()),
-                Renewal::Lost => Err(LeaseError::Lost(shared.lock().lost.clone().unwrap_or_default())),
-                Renewal::Failed => {
-                    Err(LeaseError::Unconfirmed(shared.lock().last_error.clone().unwrap_or_default()))
-                }
-            }
-        }
+        async move { shared.renew_checked().await }
     }
 
     /// The scan is over (complete or not): stop renewing, and delete the
@@ -355,6 +344,18 @@ impl Shared {
     /// The state, also after a panic elsewhere (it holds plain values).
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// One renewal, as an error unless renewed (with the cause kept in the
+    /// state).
+    async fn renew_checked(&self) -> Result<(), LeaseError> {
+        match self.renew().await {
+            Renewal::Renewed => Ok(()),
+            Renewal::Lost => Err(LeaseError::Lost(self.lock().lost.clone().unwrap_or_default())),
+            Renewal::Failed => {
+                Err(LeaseError::Unconfirmed(self.lock().last_error.clone().unwrap_or_default()))
+            }
+        }
     }
 
     /// One renewal.

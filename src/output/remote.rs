@@ -27,7 +27,7 @@
 //! `AWS_ENDPOINT_URL` for another S3 server, …).
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as ObjectPath;
@@ -172,11 +172,26 @@ impl Remote {
 
     /// Writes only while the lease is this writer's.
     fn ensure_lease(&self) -> Result<(), OutputError> {
-        match &*self.lease.lock().expect("lease lock") {
-            Some(lease) => lease.ensure().map_err(|e| fail(&self.url, e)),
-            None if self.without_lease => Ok(()),
-            None => Err(fail(&self.url, "writes before the lease was taken")),
-        }
+        self.confirm_lease(false)
+    }
+
+    /// The lease is this writer's: as last renewed (`fresh` false), or by a
+    /// renewal made now, for a write that must not land if another writer
+    /// took over since the last one.
+    fn confirm_lease(&self, fresh: bool) -> Result<(), OutputError> {
+        let renewal = match &*self.lease.lock().unwrap_or_else(PoisonError::into_inner) {
+            Some(lease) if fresh => lease.renew_now(),
+            Some(lease) => return lease.ensure().map_err(|e| fail(&self.url, e)),
+            None if self.without_lease => return Ok(()),
+            None => return Err(fail(&self.url, "writes before the lease was taken")),
+        };
+        self.block(renewal).map_err(|e| fail(&self.url, e))
+    }
+
+    /// `mode` where the lease is kept; a plain write with
+    /// `MXSCAN_S3_LEASE=off` (a service without conditional writes).
+    fn put_mode(&self, mode: PutMode) -> PutMode {
+        if self.without_lease { PutMode::Overwrite } else { mode }
     }
 
     fn put(&self, name: &str, body: Vec<u8>) -> Result<(), OutputError> {
@@ -199,8 +214,9 @@ impl Remote {
     /// Upload a sealed part from the spool (multipart when large; visible
     /// only once complete). A part small enough for one request is created
     /// only where no object is: one already there is either a dead writer's
-    /// leftover (overwritten once the lease is confirmed again) or the part
-    /// of a writer that took the lease over (then `ensure_lease` fails).
+    /// leftover (overwritten once a renewal made then confirms the lease)
+    /// or the part of a writer that took the lease over (then that renewal
+    /// fails).
     fn upload(&self, file: &Path, name: &str) -> Result<(), OutputError> {
         self.ensure_lease()?;
         let body = std::fs::read(file)
@@ -208,17 +224,17 @@ impl Remote {
         let (store, key) = (Arc::clone(&self.store), self.key(name));
         let failed =
             |e: object_store::Error| fail(&self.url, format!("cannot upload {name}: {}", one_line(&e)));
-        if body.len() < MULTIPART_ABOVE && !self.without_lease {
+        if body.len() < MULTIPART_ABOVE {
             let payload = PutPayload::from(body);
             let (again, retry_key, retry_store) = (payload.clone(), key.clone(), Arc::clone(&store));
-            let created = self
-                .block(async move { lease::put_conditional(&*store, &key, payload, PutMode::Create).await });
+            let mode = self.put_mode(PutMode::Create);
+            let created =
+                self.block(async move { lease::put_conditional(&*store, &key, payload, mode).await });
             return match created {
                 Ok(_) => Ok(()),
                 Err(object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. }) => {
                     // Overwrite only what a renewal made just now proves ours.
-                    let renewal = self.lease_renewal()?;
-                    self.block(renewal).map_err(|e| fail(&self.url, e))?;
+                    self.confirm_lease(true)?;
                     self.block(async move { retry_store.put(&retry_key, again).await })
                         .map(|_| ())
                         .map_err(failed)
@@ -234,29 +250,16 @@ impl Remote {
         .map_err(|e| fail(&self.url, format!("cannot upload {name}: {}", one_line(&e))))
     }
 
-    /// A renewal of the lease, to run with `block`.
-    fn lease_renewal(
-        &self,
-    ) -> Result<impl Future<Output = Result<(), lease::LeaseError>> + use<>, OutputError> {
-        match &*self.lease.lock().expect("lease lock") {
-            Some(lease) => Ok(lease.renew_now()),
-            None => Err(fail(&self.url, "writes before the lease was taken")),
-        }
-    }
-
     /// Rewrite the bucket's journal, only if it is still the version this
     /// writer wrote last: the fence against a writer whose lease lapsed
     /// while one of its writes was on its way.
     fn put_journal(&self, journal: &(Manifest, Vec<PartEntry>)) -> Result<(), OutputError> {
         let body = dataset::journal_text(&journal.0, &journal.1);
-        if self.without_lease {
-            return self.put(JOURNAL, body);
-        }
         self.ensure_lease()?;
-        let mode = match self.journal_version.lock().expect("journal version lock").clone() {
+        let mode = self.put_mode(match self.journal_version.lock().expect("journal version lock").clone() {
             Some(version) => PutMode::Update(version),
             None => PutMode::Create,
-        };
+        });
         let (store, key, payload) =
             (Arc::clone(&self.store), self.key(JOURNAL), PutPayload::from(body.clone()));
         let written = self.block(async move { lease::put_conditional(&*store, &key, payload, mode).await });
@@ -380,7 +383,9 @@ impl Remote {
     /// Stop renewing and delete the lease (best effort, bounded), so that
     /// the next writer of this prefix starts at once.
     fn release_lease(&self) {
-        if let Some(lease) = self.lease.lock().expect("lease lock").take() {
+        let lease = self.lease.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some(lease) = lease {
+            // Bounded inside `release`.
             self.block(lease.release());
         }
     }
@@ -406,11 +411,7 @@ impl Drop for Remote {
     /// then the runtime goes without waiting for its blocking threads (a
     /// name lookup of an unreachable endpoint may still be running).
     fn drop(&mut self) {
-        let lease = self.lease.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner).take();
-        if let Some(lease) = lease {
-            // Bounded inside `release`.
-            self.block(lease.release());
-        }
+        self.release_lease();
         if let Some(runtime) = self.runtime.take() {
             runtime.shutdown_background();
         }
